@@ -1,0 +1,676 @@
+//! All rules compiled into one structure, and the per-event evaluation over it.
+//!
+//! - A **path trie** (`Node`) holds every path any pattern mentions, one segment per level; the event
+//!   walker follows it and skips everything else.
+//! - A **field** is a trie node with conditions. Its `FieldIndex` answers, for one leaf value, which
+//!   conditions it satisfies, through hash maps (exact values, folded values, numbers), byte tries
+//!   (prefixes, suffixes, wildcard heads and tails) and a segment tree (numeric ranges), so the work per
+//!   leaf follows the number of conditions it satisfies, not the number of rules.
+//! - A **condition** (path + leaf array) is shared by every branch that has the same one. A **branch**
+//!   (one `$or` combination of one pattern) matches when each of its required conditions has a hit,
+//!   each `exists: false`-style condition without a hit has no leaf at its path, and the hits can be
+//!   chosen from one element of every array they share (array consistency).
+//!
+//! Per event the work is: hits counted per branch with epoch-stamped counters (never cleared), then
+//! only the branches whose counters completed are verified. Nothing here allocates per event once the
+//! thread's scratch has grown to the automaton's size.
+
+use rustc_hash::FxHashMap;
+
+use crate::operators::anything_but::AnythingBut;
+use crate::operators::cidr::{IpRange, parse_ip};
+use crate::operators::equals_ignore_case::fold_into;
+use crate::operators::exact::Exact;
+use crate::operators::numbers::value_key;
+use crate::operators::numeric::{NumericIndex, Range};
+use crate::operators::wildcard::Wildcard;
+use crate::operators::{Leaf, LeafMatchers, ValueMatcher};
+use crate::pattern::Pattern;
+
+pub(crate) const NO_FIELD: u32 = u32::MAX;
+const NO_HIT: u32 = u32::MAX;
+
+/// Children of a trie node: a short list scanned linearly, or a hash map when there are many.
+#[derive(Debug)]
+enum Children {
+    Few(Vec<(Box<[u8]>, u32)>),
+    Many(FxHashMap<Box<[u8]>, u32>),
+}
+
+#[derive(Debug)]
+struct Node {
+    children: Children,
+    field: u32,
+}
+
+#[derive(Debug)]
+struct Condition {
+    field: u32,
+    absent_ok: bool,
+    branches: Vec<u32>,
+}
+
+#[derive(Debug)]
+struct Branch {
+    rule: u32,
+    conditions: Box<[u32]>,
+    n_required: u32,
+}
+
+/// The compiled form of a set of rules. Immutable once built; `Matcher` swaps whole automata.
+#[derive(Debug)]
+pub(crate) struct Automaton {
+    nodes: Vec<Node>,
+    fields: Vec<FieldIndex>,
+    conditions: Vec<Condition>,
+    branches: Vec<Branch>,
+    /// Branches with no required condition: checked on every event.
+    always: Vec<u32>,
+}
+
+impl Automaton {
+    /// Compiles rules given as (rule index, pattern) pairs.
+    pub(crate) fn build<'p>(rules: impl Iterator<Item = (u32, &'p Pattern)>) -> Automaton {
+        let mut builder = Builder::default();
+        for (rule, pattern) in rules {
+            for branch in &pattern.branches {
+                builder.add_branch(rule, branch);
+            }
+        }
+        builder.finish()
+    }
+
+    #[inline(always)]
+    pub(crate) fn child(&self, node: u32, key: &[u8]) -> Option<u32> {
+        if memchr::memchr(b'.', key).is_some() {
+            // "a.b" in an event is the path a → b.
+            return key.split(|&byte| byte == b'.').try_fold(node, |node, segment| self.lookup(node, segment));
+        }
+        self.lookup(node, key)
+    }
+
+    #[inline(always)]
+    fn lookup(&self, node: u32, segment: &[u8]) -> Option<u32> {
+        match &self.nodes[node as usize].children {
+            Children::Few(children) => {
+                children.iter().find(|(name, _)| name.as_ref() == segment).map(|(_, child)| *child)
+            }
+            Children::Many(children) => children.get(segment).copied(),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn field_of(&self, node: u32) -> u32 {
+        self.nodes[node as usize].field
+    }
+
+    #[inline(always)]
+    pub(crate) fn has_children(&self, node: u32) -> bool {
+        match &self.nodes[node as usize].children {
+            Children::Few(children) => !children.is_empty(),
+            Children::Many(_) => true,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn needs_number_value(&self, field: u32) -> bool {
+        self.fields[field as usize].needs_number_value
+    }
+
+    /// One leaf value at a field: record every condition it satisfies.
+    #[inline]
+    pub(crate) fn leaf(&self, field: u32, leaf: Leaf<'_>, scratch: &mut Scratch) {
+        scratch.field_seen[field as usize] = scratch.epoch;
+        let index = &self.fields[field as usize];
+        index.evaluate(self, &leaf, scratch);
+    }
+
+    #[inline]
+    fn hit(&self, condition: u32, scratch: &mut Scratch) {
+        let idx = condition as usize;
+        let epoch = scratch.epoch;
+        if scratch.condition_hit[idx] != epoch {
+            scratch.condition_hit[idx] = epoch;
+            scratch.condition_head[idx] = NO_HIT;
+            let info = &self.conditions[idx];
+            if !info.absent_ok {
+                for &branch in &info.branches {
+                    let branch_idx = branch as usize;
+                    if scratch.branch_epoch[branch_idx] != epoch {
+                        scratch.branch_epoch[branch_idx] = epoch;
+                        scratch.branch_count[branch_idx] = 0;
+                    }
+                    scratch.branch_count[branch_idx] += 1;
+                    if scratch.branch_count[branch_idx] == self.branches[branch_idx].n_required {
+                        scratch.candidates.push(branch);
+                    }
+                }
+            }
+        }
+        if scratch.trail.is_empty() {
+            // A hit outside arrays of objects is compatible with every other hit.
+            scratch.condition_free[idx] = epoch;
+        } else if scratch.condition_free[idx] != epoch {
+            let start = scratch.trail_arena.len() as u32;
+            scratch.trail_arena.extend_from_slice(&scratch.trail);
+            scratch.hits.push(Hit {
+                trail_start: start,
+                trail_len: scratch.trail.len() as u32,
+                next: scratch.condition_head[idx],
+            });
+            scratch.condition_head[idx] = (scratch.hits.len() - 1) as u32;
+        }
+    }
+
+    /// After the walk: the rules whose branches are satisfied, each reported once.
+    pub(crate) fn finish(&self, scratch: &mut Scratch, found: &mut dyn FnMut(u32)) {
+        let candidates = std::mem::take(&mut scratch.candidates);
+        for &branch in candidates.iter().chain(&self.always) {
+            let branch = &self.branches[branch as usize];
+            if scratch.rule_reported[branch.rule as usize] == scratch.epoch {
+                continue;
+            }
+            if self.branch_satisfied(branch, scratch) {
+                scratch.rule_reported[branch.rule as usize] = scratch.epoch;
+                found(branch.rule);
+            }
+        }
+        scratch.candidates = candidates;
+    }
+
+    fn branch_satisfied(&self, branch: &Branch, scratch: &mut Scratch) -> bool {
+        let epoch = scratch.epoch;
+        let mut n_constrained = 0;
+        for &condition in branch.conditions.iter() {
+            let idx = condition as usize;
+            if scratch.condition_hit[idx] != epoch {
+                let info = &self.conditions[idx];
+                // Unhit and required cannot happen for a candidate; unhit and absent_ok needs absence.
+                if !info.absent_ok || scratch.field_seen[info.field as usize] == epoch {
+                    return false;
+                }
+            } else if scratch.condition_free[idx] != epoch {
+                n_constrained += 1;
+            }
+        }
+        if n_constrained <= 1 {
+            return true;
+        }
+        let mut constrained: Vec<u32> = branch
+            .conditions
+            .iter()
+            .copied()
+            .filter(|&c| scratch.condition_hit[c as usize] == epoch && scratch.condition_free[c as usize] != epoch)
+            .collect();
+        constrained.sort_by_key(|&c| chain_len(scratch, c));
+        let mut chosen = Vec::with_capacity(constrained.len());
+        consistent_choice(scratch, &constrained, &mut chosen)
+    }
+}
+
+fn chain_len(scratch: &Scratch, condition: u32) -> usize {
+    let mut n = 0;
+    let mut hit = scratch.condition_head[condition as usize];
+    while hit != NO_HIT {
+        n += 1;
+        hit = scratch.hits[hit as usize].next;
+    }
+    n
+}
+
+/// Picks one hit per condition such that no two come from different elements of one array.
+fn consistent_choice(scratch: &Scratch, conditions: &[u32], chosen: &mut Vec<u32>) -> bool {
+    let Some((&condition, rest)) = conditions.split_first() else {
+        return true;
+    };
+    let mut hit = scratch.condition_head[condition as usize];
+    while hit != NO_HIT {
+        let trail = scratch.trail_of(hit);
+        if chosen.iter().all(|&other| compatible(trail, scratch.trail_of(other))) {
+            chosen.push(hit);
+            if consistent_choice(scratch, rest, chosen) {
+                return true;
+            }
+            chosen.pop();
+        }
+        hit = scratch.hits[hit as usize].next;
+    }
+    false
+}
+
+/// Two leaves are compatible unless, in the first array both sit in, they sit in different elements.
+fn compatible(left: &[(u32, u32)], right: &[(u32, u32)]) -> bool {
+    for (&(left_array, left_idx), &(right_array, right_idx)) in left.iter().zip(right) {
+        if left_array != right_array {
+            return true;
+        }
+        if left_idx != right_idx {
+            return false;
+        }
+    }
+    true
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    trail_start: u32,
+    trail_len: u32,
+    next: u32,
+}
+
+/// Per-thread working memory of the evaluation, stamped with an epoch per event so that nothing is
+/// cleared between events.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    epoch: u32,
+    condition_hit: Vec<u32>,
+    condition_free: Vec<u32>,
+    condition_head: Vec<u32>,
+    branch_epoch: Vec<u32>,
+    branch_count: Vec<u32>,
+    field_seen: Vec<u32>,
+    rule_reported: Vec<u32>,
+    candidates: Vec<u32>,
+    hits: Vec<Hit>,
+    trail_arena: Vec<(u32, u32)>,
+    pub(crate) trail: Vec<(u32, u32)>,
+    n_arrays: u32,
+    pub(crate) key_buffer: Vec<u8>,
+    pub(crate) value_buffer: Vec<u8>,
+    fold_buffer: String,
+}
+
+impl Scratch {
+    /// Prepares for one event on `automaton` with `n_rules` rules.
+    pub(crate) fn begin(&mut self, automaton: &Automaton, n_rules: usize) {
+        let grow = |stamps: &mut Vec<u32>, n: usize| {
+            if stamps.len() < n {
+                stamps.resize(n, 0);
+            }
+        };
+        grow(&mut self.condition_hit, automaton.conditions.len());
+        grow(&mut self.condition_free, automaton.conditions.len());
+        grow(&mut self.condition_head, automaton.conditions.len());
+        grow(&mut self.branch_epoch, automaton.branches.len());
+        grow(&mut self.branch_count, automaton.branches.len());
+        grow(&mut self.field_seen, automaton.fields.len());
+        grow(&mut self.rule_reported, n_rules);
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            for stamps in [
+                &mut self.condition_hit,
+                &mut self.condition_free,
+                &mut self.branch_epoch,
+                &mut self.field_seen,
+                &mut self.rule_reported,
+            ] {
+                stamps.fill(0);
+            }
+            self.epoch = 1;
+        }
+        self.candidates.clear();
+        self.hits.clear();
+        self.trail_arena.clear();
+        self.trail.clear();
+        self.n_arrays = 0;
+    }
+
+    pub(crate) fn next_array_id(&mut self) -> u32 {
+        self.n_arrays += 1;
+        self.n_arrays
+    }
+
+    fn trail_of(&self, hit: u32) -> &[(u32, u32)] {
+        let hit = self.hits[hit as usize];
+        &self.trail_arena[hit.trail_start as usize..(hit.trail_start + hit.trail_len) as usize]
+    }
+}
+
+/// A byte trie mapping texts to items; `for_each_prefix_of` reports every stored text that is a
+/// prefix of the query.
+#[derive(Debug, Default)]
+struct ByteTrie {
+    nodes: Vec<TrieNode>,
+}
+
+#[derive(Debug, Default)]
+struct TrieNode {
+    next: Vec<(u8, u32)>,
+    items: Vec<u32>,
+}
+
+impl ByteTrie {
+    fn insert(&mut self, text: impl Iterator<Item = u8>, item: u32) {
+        if self.nodes.is_empty() {
+            self.nodes.push(TrieNode::default());
+        }
+        let mut node = 0usize;
+        for byte in text {
+            node = match self.nodes[node].next.iter().find(|(b, _)| *b == byte) {
+                Some(&(_, next)) => next as usize,
+                None => {
+                    self.nodes.push(TrieNode::default());
+                    let next = self.nodes.len() - 1;
+                    self.nodes[node].next.push((byte, next as u32));
+                    next
+                }
+            };
+        }
+        self.nodes[node].items.push(item);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    #[inline]
+    fn for_each_prefix_of(&self, text: impl Iterator<Item = u8>, mut found: impl FnMut(u32)) {
+        let Some(mut node) = self.nodes.first() else {
+            return;
+        };
+        node.items.iter().for_each(|&item| found(item));
+        for byte in text {
+            match node.next.iter().find(|(b, _)| *b == byte) {
+                Some(&(_, next)) => {
+                    node = &self.nodes[next as usize];
+                    node.items.iter().for_each(|&item| found(item));
+                }
+                None => return,
+            }
+        }
+    }
+}
+
+/// Everything the conditions of one field ask of its leaf values.
+#[derive(Debug, Default)]
+struct FieldIndex {
+    strings: FxHashMap<Box<[u8]>, Vec<u32>>,
+    ips: FxHashMap<u128, Vec<u32>>,
+    numbers: FxHashMap<u64, Vec<u32>>,
+    number_literals: FxHashMap<Box<[u8]>, Vec<u32>>,
+    trues: Vec<u32>,
+    falses: Vec<u32>,
+    nulls: Vec<u32>,
+    exists: Vec<u32>,
+    prefixes: ByteTrie,
+    suffixes: ByteTrie,
+    folded_equals: FxHashMap<Box<str>, Vec<u32>>,
+    folded_prefixes: ByteTrie,
+    folded_suffixes: ByteTrie,
+    wildcards: Vec<(Wildcard, u32)>,
+    /// Wildcards indexed by their literal head, or (headless) by their literal tail; the rest are
+    /// `*x*`-shaped and always tried.
+    wildcard_heads: ByteTrie,
+    wildcard_tails: ByteTrie,
+    wildcard_rest: Vec<u32>,
+    ranges: NumericIndex<u32>,
+    anything_buts: Vec<(AnythingBut, u32)>,
+    cidrs: Vec<(IpRange, u32)>,
+    /// Only strings need the per-string structures below `strings`; this says whether any exist.
+    has_string_extras: bool,
+    needs_number_value: bool,
+    needs_fold: bool,
+}
+
+impl FieldIndex {
+    fn add(&mut self, matcher: &ValueMatcher, condition: u32, ranges: &mut Vec<(Range, u32)>) {
+        match matcher {
+            ValueMatcher::Exact(exact) => match exact {
+                Exact::String(text) => {
+                    self.strings.entry(text.as_bytes().into()).or_default().push(condition);
+                    if let Some(ip) = parse_ip(text.as_bytes()) {
+                        self.ips.entry(ip).or_default().push(condition);
+                    }
+                }
+                Exact::Exactly(text) => self.strings.entry(text.as_bytes().into()).or_default().push(condition),
+                Exact::Number(_, Some(value)) => self.numbers.entry(value_key(*value)).or_default().push(condition),
+                Exact::Number(literal, None) => {
+                    self.number_literals.entry(literal.as_bytes().into()).or_default().push(condition)
+                }
+                Exact::True => self.trues.push(condition),
+                Exact::False => self.falses.push(condition),
+                Exact::Null => self.nulls.push(condition),
+            },
+            ValueMatcher::Prefix(affix) if affix.ignore_case => {
+                self.folded_prefixes.insert(affix.text.bytes(), condition)
+            }
+            ValueMatcher::Prefix(affix) => self.prefixes.insert(affix.text.bytes(), condition),
+            ValueMatcher::Suffix(affix) if affix.ignore_case => {
+                self.folded_suffixes.insert(affix.text.bytes().rev(), condition)
+            }
+            ValueMatcher::Suffix(affix) => self.suffixes.insert(affix.text.bytes().rev(), condition),
+            ValueMatcher::EqualsIgnoreCase(folded) => {
+                self.folded_equals.entry(folded.clone()).or_default().push(condition)
+            }
+            ValueMatcher::Wildcard(wildcard) => {
+                let idx = self.wildcards.len() as u32;
+                if wildcard.pieces.len() == 1 || !wildcard.head().is_empty() {
+                    self.wildcard_heads.insert(wildcard.head().iter().copied(), idx);
+                } else if !wildcard.tail().is_empty() {
+                    self.wildcard_tails.insert(wildcard.tail().iter().rev().copied(), idx);
+                } else {
+                    self.wildcard_rest.push(idx);
+                }
+                self.wildcards.push((wildcard.clone(), condition));
+            }
+            ValueMatcher::AnythingBut(anything_but) => {
+                self.anything_buts.push((anything_but.clone(), condition));
+            }
+            ValueMatcher::Numeric(range) => ranges.push((*range, condition)),
+            ValueMatcher::ExistsTrue => self.exists.push(condition),
+            ValueMatcher::Cidr(range) => self.cidrs.push((*range, condition)),
+        }
+    }
+
+    fn seal(&mut self, ranges: Vec<(Range, u32)>) {
+        self.ranges = NumericIndex::build(&ranges);
+        self.has_string_extras = !self.ips.is_empty()
+            || !self.prefixes.is_empty()
+            || !self.suffixes.is_empty()
+            || !self.folded_equals.is_empty()
+            || !self.folded_prefixes.is_empty()
+            || !self.folded_suffixes.is_empty()
+            || !self.wildcards.is_empty()
+            || !self.cidrs.is_empty();
+        self.needs_number_value = !self.numbers.is_empty()
+            || !self.ranges.is_empty()
+            || self.anything_buts.iter().any(|(anything_but, _)| anything_but.is_numeric());
+        self.needs_fold =
+            !self.folded_equals.is_empty() || !self.folded_prefixes.is_empty() || !self.folded_suffixes.is_empty();
+    }
+
+    #[inline]
+    fn evaluate(&self, automaton: &Automaton, leaf: &Leaf<'_>, scratch: &mut Scratch) {
+        for &condition in &self.exists {
+            automaton.hit(condition, scratch);
+        }
+        for (anything_but, condition) in &self.anything_buts {
+            if anything_but.accepts(leaf) {
+                automaton.hit(*condition, scratch);
+            }
+        }
+        match *leaf {
+            Leaf::String(text) => {
+                if let Some(conditions) = self.strings.get(text) {
+                    for &condition in conditions {
+                        automaton.hit(condition, scratch);
+                    }
+                }
+                if self.has_string_extras {
+                    self.evaluate_string_extras(automaton, text, scratch);
+                }
+            }
+            Leaf::Number(literal, value) => match value {
+                Some(value) => {
+                    if let Some(conditions) = self.numbers.get(&value_key(value)) {
+                        for &condition in conditions {
+                            automaton.hit(condition, scratch);
+                        }
+                    }
+                    self.ranges.for_each_containing(value, |condition| automaton.hit(condition, scratch));
+                }
+                None => {
+                    if let Some(conditions) = self.number_literals.get(literal) {
+                        for &condition in conditions {
+                            automaton.hit(condition, scratch);
+                        }
+                    }
+                }
+            },
+            Leaf::True => self.trues.iter().for_each(|&condition| automaton.hit(condition, scratch)),
+            Leaf::False => self.falses.iter().for_each(|&condition| automaton.hit(condition, scratch)),
+            Leaf::Null => self.nulls.iter().for_each(|&condition| automaton.hit(condition, scratch)),
+        }
+    }
+
+    fn evaluate_string_extras(&self, automaton: &Automaton, text: &[u8], scratch: &mut Scratch) {
+        self.prefixes.for_each_prefix_of(text.iter().copied(), |condition| automaton.hit(condition, scratch));
+        self.suffixes.for_each_prefix_of(text.iter().rev().copied(), |condition| automaton.hit(condition, scratch));
+        if !self.wildcards.is_empty() {
+            let try_wildcard = |idx: u32, scratch: &mut Scratch| {
+                let (wildcard, condition) = &self.wildcards[idx as usize];
+                if wildcard.matches(text) {
+                    automaton.hit(*condition, scratch);
+                }
+            };
+            self.wildcard_heads.for_each_prefix_of(text.iter().copied(), |idx| try_wildcard(idx, scratch));
+            self.wildcard_tails.for_each_prefix_of(text.iter().rev().copied(), |idx| try_wildcard(idx, scratch));
+            for &idx in &self.wildcard_rest {
+                try_wildcard(idx, scratch);
+            }
+        }
+        if self.needs_fold {
+            let mut folded = std::mem::take(&mut scratch.fold_buffer);
+            folded.clear();
+            match std::str::from_utf8(text) {
+                Ok(text) => fold_into(text, &mut folded),
+                // Possible only on the trusted path; such bytes equal no folded pattern text.
+                Err(_) => folded.push('\u{fffd}'),
+            }
+            if let Some(conditions) = self.folded_equals.get(folded.as_str()) {
+                for &condition in conditions {
+                    automaton.hit(condition, scratch);
+                }
+            }
+            self.folded_prefixes.for_each_prefix_of(folded.bytes(), |condition| automaton.hit(condition, scratch));
+            self.folded_suffixes.for_each_prefix_of(folded.bytes().rev(), |condition| automaton.hit(condition, scratch));
+            scratch.fold_buffer = folded;
+        }
+        if !self.ips.is_empty() || !self.cidrs.is_empty() {
+            if let Some(ip) = parse_ip(text) {
+                if let Some(conditions) = self.ips.get(&ip) {
+                    for &condition in conditions {
+                        automaton.hit(condition, scratch);
+                    }
+                }
+                for (range, condition) in &self.cidrs {
+                    if range.contains(ip) {
+                        automaton.hit(*condition, scratch);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Builder {
+    /// Trie under construction: children as (segment, node) lists.
+    nodes: Vec<(Vec<(Box<[u8]>, u32)>, u32)>,
+    fields: Vec<(FieldIndex, Vec<(Range, u32)>)>,
+    conditions: Vec<Condition>,
+    condition_ids: FxHashMap<(u32, String), u32>,
+    branches: Vec<Branch>,
+    always: Vec<u32>,
+}
+
+impl Builder {
+    fn field(&mut self, path: &[Box<str>]) -> u32 {
+        if self.nodes.is_empty() {
+            self.nodes.push((Vec::new(), NO_FIELD));
+        }
+        let mut node = 0usize;
+        for segment in path {
+            let segment = segment.as_bytes();
+            node = match self.nodes[node].0.iter().find(|(name, _)| name.as_ref() == segment) {
+                Some(&(_, child)) => child as usize,
+                None => {
+                    self.nodes.push((Vec::new(), NO_FIELD));
+                    let child = self.nodes.len() - 1;
+                    self.nodes[node].0.push((segment.into(), child as u32));
+                    child
+                }
+            };
+        }
+        if self.nodes[node].1 == NO_FIELD {
+            self.fields.push(Default::default());
+            self.nodes[node].1 = (self.fields.len() - 1) as u32;
+        }
+        self.nodes[node].1
+    }
+
+    fn condition(&mut self, field: u32, leaf: &LeafMatchers) -> u32 {
+        let key = (field, format!("{leaf:?}"));
+        if let Some(&existing) = self.condition_ids.get(&key) {
+            return existing;
+        }
+        let condition = self.conditions.len() as u32;
+        let (index, ranges) = &mut self.fields[field as usize];
+        for matcher in &leaf.matchers {
+            index.add(matcher, condition, ranges);
+        }
+        self.conditions.push(Condition { field, absent_ok: leaf.absent_ok, branches: Vec::new() });
+        self.condition_ids.insert(key, condition);
+        condition
+    }
+
+    fn add_branch(&mut self, rule: u32, conditions: &[crate::pattern::Condition]) {
+        let branch = self.branches.len() as u32;
+        let mut ids: Vec<u32> = Vec::with_capacity(conditions.len());
+        for condition in conditions {
+            let field = self.field(&condition.path);
+            let id = self.condition(field, &condition.leaf);
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let mut n_required = 0;
+        for &id in &ids {
+            if !self.conditions[id as usize].absent_ok {
+                n_required += 1;
+                self.conditions[id as usize].branches.push(branch);
+            }
+        }
+        if n_required == 0 {
+            self.always.push(branch);
+        }
+        self.branches.push(Branch { rule, conditions: ids.into_boxed_slice(), n_required });
+    }
+
+    fn finish(mut self) -> Automaton {
+        if self.nodes.is_empty() {
+            self.nodes.push((Vec::new(), NO_FIELD));
+        }
+        let nodes = self
+            .nodes
+            .into_iter()
+            .map(|(children, field)| Node {
+                children: if children.len() <= 8 {
+                    Children::Few(children)
+                } else {
+                    Children::Many(children.into_iter().collect())
+                },
+                field,
+            })
+            .collect();
+        let fields = self
+            .fields
+            .into_iter()
+            .map(|(mut index, ranges)| {
+                index.seal(ranges);
+                index
+            })
+            .collect();
+        Automaton { nodes, fields, conditions: self.conditions, branches: self.branches, always: self.always }
+    }
+}

@@ -1,0 +1,599 @@
+//! Reading events from raw bytes, in one pass, without building a tree.
+//!
+//! The walker follows the automaton's path trie: a key no pattern mentions has its value skipped, and
+//! only leaves under mentioned paths are decoded and handed to the automaton. Two modes:
+//! - `Mode::Validate` checks everything it passes over (syntax, UTF-8, escapes, control characters,
+//!   nesting depth, trailing bytes), so a malformed tail is an error even after every needed field was
+//!   found;
+//! - `Mode::Trusted` is for bytes that were validated before (at ingest); it skips unneeded values by
+//!   bracket counting over 64-byte blocks without looking inside them.
+//!
+//! Recursion follows only the pattern paths and arrays under them, and stops at the configured depth;
+//! skipping is iterative, so no input can overflow the stack. Nothing here panics on any input.
+
+use crate::automaton::{Automaton, NO_FIELD, Scratch};
+use crate::error::EventError;
+use crate::operators::Leaf;
+use crate::operators::numbers::comparable_value;
+
+/// How much of the event the walker checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Validate the whole event while matching.
+    Validate,
+    /// The bytes were validated before; skip what no pattern needs without validating it.
+    Trusted,
+}
+
+const INVALID: &str = "invalid JSON";
+const INVALID_STRING: &str = "invalid JSON: bad string (control character, bad escape or lone surrogate)";
+const INVALID_UTF8: &str = "invalid UTF-8 in a string";
+const TOO_DEEP: &str = "invalid event: nesting deeper than the limit";
+const NOT_OBJECT: &str = "the event must be a JSON object";
+const TRAILING: &str = "invalid JSON: unexpected bytes after the event object";
+const NUMBER_TOO_LONG: &str = "invalid event: number literal longer than 256 characters";
+
+/// Longest number literal accepted; longer ones are a hostile event, not data.
+const MAX_NUMBER_LEN: usize = 256;
+
+pub(crate) struct Walker<'e, 'a> {
+    bytes: &'e [u8],
+    pos: usize,
+    depth: usize,
+    max_depth: usize,
+    mode: Mode,
+    automaton: &'a Automaton,
+    scratch: &'a mut Scratch,
+}
+
+impl<'e, 'a> Walker<'e, 'a> {
+    pub(crate) fn run(
+        bytes: &'e [u8],
+        mode: Mode,
+        max_depth: usize,
+        automaton: &'a Automaton,
+        scratch: &'a mut Scratch,
+    ) -> Result<(), EventError> {
+        let mut walker = Walker { bytes, pos: 0, depth: 0, max_depth, mode, automaton, scratch };
+        walker.skip_whitespace();
+        if walker.peek() != Some(b'{') {
+            return Err(match walker.peek() {
+                None => EventError::new(walker.pos, "invalid JSON: the event is empty"),
+                Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => EventError::new(walker.pos, NOT_OBJECT),
+                Some(_) => EventError::new(walker.pos, INVALID),
+            });
+        }
+        walker.walk_object(0)?;
+        if mode == Mode::Validate {
+            walker.skip_whitespace();
+            if walker.pos != walker.bytes.len() {
+                return Err(EventError::new(walker.pos, TRAILING));
+            }
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    #[inline(always)]
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    #[inline(always)]
+    fn expect(&mut self, byte: u8) -> Result<(), EventError> {
+        self.skip_whitespace();
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(EventError::new(self.pos, INVALID))
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), EventError> {
+        self.depth += 1;
+        if self.depth > self.max_depth {
+            return Err(EventError::new(self.pos, TOO_DEEP));
+        }
+        Ok(())
+    }
+
+    /// `pos` is at `{`. Walks the members, descending into the ones the trie knows.
+    fn walk_object(&mut self, node: u32) -> Result<(), EventError> {
+        self.enter()?;
+        self.pos += 1;
+        self.skip_whitespace();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        loop {
+            self.skip_whitespace();
+            if self.peek() != Some(b'"') {
+                return Err(EventError::new(self.pos, INVALID));
+            }
+            let child = self.key(node)?;
+            self.expect(b':')?;
+            self.skip_whitespace();
+            match child {
+                Some(child) => self.walk_value(child)?,
+                None => self.skip_value()?,
+            }
+            self.skip_whitespace();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                _ => return Err(EventError::new(self.pos, INVALID)),
+            }
+        }
+    }
+
+    /// `pos` is at the key's opening quote; leaves `pos` after the closing quote. Returns the trie
+    /// node the key leads to, if any.
+    #[inline(always)]
+    fn key(&mut self, node: u32) -> Result<Option<u32>, EventError> {
+        let start = self.pos + 1;
+        let (end, has_escape) = match self.mode {
+            Mode::Trusted => string_end_trusted(self.bytes, start),
+            Mode::Validate => string_end_validated(self.bytes, start)?,
+        };
+        self.pos = end + 1;
+        if !has_escape {
+            return Ok(self.automaton.child(node, &self.bytes[start..end]));
+        }
+        let mut decoded = std::mem::take(&mut self.scratch.key_buffer);
+        decoded.clear();
+        decode_string(self.bytes, start, &mut decoded).map_err(|offset| EventError::new(offset, INVALID_STRING))?;
+        let child = self.automaton.child(node, &decoded);
+        self.scratch.key_buffer = decoded;
+        Ok(child)
+    }
+
+    /// `pos` is at the first byte of a value under trie node `node`.
+    fn walk_value(&mut self, node: u32) -> Result<(), EventError> {
+        let field = self.automaton.field_of(node);
+        match self.peek() {
+            Some(b'{') => {
+                if self.automaton.has_children(node) {
+                    self.walk_object(node)
+                } else {
+                    // An object is not a leaf: invisible to a field that expects leaves.
+                    self.skip_value()
+                }
+            }
+            Some(b'[') => self.walk_array(node),
+            Some(b'"') => {
+                let start = self.pos + 1;
+                if field == NO_FIELD {
+                    return self.skip_value();
+                }
+                let (end, has_escape) = match self.mode {
+                    Mode::Trusted => string_end_trusted(self.bytes, start),
+                    Mode::Validate => string_end_validated(self.bytes, start)?,
+                };
+                self.pos = end + 1;
+                if has_escape {
+                    let mut decoded = std::mem::take(&mut self.scratch.value_buffer);
+                    decoded.clear();
+                    decode_string(self.bytes, start, &mut decoded)
+                        .map_err(|offset| EventError::new(offset, INVALID_STRING))?;
+                    self.automaton.leaf(field, Leaf::String(&decoded), self.scratch);
+                    self.scratch.value_buffer = decoded;
+                } else {
+                    let bytes = self.bytes;
+                    self.automaton.leaf(field, Leaf::String(&bytes[start..end]), self.scratch);
+                }
+                Ok(())
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.pos;
+                let end = match self.mode {
+                    Mode::Validate => number_end(self.bytes, start).ok_or(EventError::new(start, INVALID))?,
+                    Mode::Trusted => number_end_trusted(self.bytes, start),
+                };
+                if end - start > MAX_NUMBER_LEN {
+                    return Err(EventError::new(start, NUMBER_TOO_LONG));
+                }
+                self.pos = end;
+                if field != NO_FIELD {
+                    let bytes = self.bytes;
+                    let literal = &bytes[start..end];
+                    let value = if self.automaton.needs_number_value(field) { comparable_value(literal) } else { None };
+                    self.automaton.leaf(field, Leaf::Number(literal, value), self.scratch);
+                }
+                Ok(())
+            }
+            Some(b't') => self.literal(b"true", field, Leaf::True),
+            Some(b'f') => self.literal(b"false", field, Leaf::False),
+            Some(b'n') => self.literal(b"null", field, Leaf::Null),
+            _ => Err(EventError::new(self.pos, INVALID)),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], field: u32, leaf: Leaf<'static>) -> Result<(), EventError> {
+        if !self.bytes[self.pos..].starts_with(word) {
+            return Err(EventError::new(self.pos, INVALID));
+        }
+        self.pos += word.len();
+        if field != NO_FIELD {
+            self.automaton.leaf(field, leaf, self.scratch);
+        }
+        Ok(())
+    }
+
+    /// `pos` is at `[`. Every element is a value of the same path; elements that are objects or arrays
+    /// are tagged with (array, index) so that fields from different elements are never combined.
+    fn walk_array(&mut self, node: u32) -> Result<(), EventError> {
+        self.enter()?;
+        self.pos += 1;
+        let array_id = self.scratch.next_array_id();
+        let mut element_idx: u32 = 0;
+        self.skip_whitespace();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        loop {
+            self.skip_whitespace();
+            match self.peek() {
+                Some(b'{' | b'[') => {
+                    self.scratch.trail.push((array_id, element_idx));
+                    let result = self.walk_value(node);
+                    self.scratch.trail.pop();
+                    result?;
+                }
+                _ => self.walk_value(node)?,
+            }
+            element_idx += 1;
+            self.skip_whitespace();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                _ => return Err(EventError::new(self.pos, INVALID)),
+            }
+        }
+    }
+
+    /// Skips the value at `pos`, validating it in `Mode::Validate`.
+    #[inline(always)]
+    fn skip_value(&mut self) -> Result<(), EventError> {
+        match self.mode {
+            Mode::Trusted => {
+                self.pos = skip_trusted(self.bytes, self.pos);
+                Ok(())
+            }
+            Mode::Validate => {
+                self.pos = skip_validated(self.bytes, self.pos, self.max_depth.saturating_sub(self.depth))?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Index of the closing quote of the string whose content starts at `start`, and whether the string
+/// has escapes. Trusted input: an unterminated string ends at the end of the input.
+#[inline(always)]
+fn string_end_trusted(bytes: &[u8], start: usize) -> (usize, bool) {
+    let mut pos = start;
+    let mut has_escape = false;
+    while let Some(offset) = memchr::memchr2(b'"', b'\\', &bytes[pos.min(bytes.len())..]) {
+        let at = pos + offset;
+        if bytes[at] == b'"' {
+            return (at, has_escape);
+        }
+        has_escape = true;
+        pos = at + 2;
+    }
+    (bytes.len(), has_escape)
+}
+
+/// Like `string_end_trusted`, but checks escapes, control characters and UTF-8 on the way.
+#[inline(always)]
+fn string_end_validated(bytes: &[u8], start: usize) -> Result<(usize, bool), EventError> {
+    let mut pos = start;
+    let mut has_escape = false;
+    loop {
+        let Some(offset) = memchr::memchr2(b'"', b'\\', &bytes[pos.min(bytes.len())..]) else {
+            return Err(EventError::new(bytes.len(), "invalid JSON: unterminated string"));
+        };
+        let at = pos + offset;
+        check_run(bytes, pos, at)?;
+        if bytes[at] == b'"' {
+            return Ok((at, has_escape));
+        }
+        has_escape = true;
+        pos = check_escape(bytes, at)?;
+    }
+}
+
+/// Checks a run of unescaped string bytes: no control characters, valid UTF-8.
+#[inline(always)]
+fn check_run(bytes: &[u8], start: usize, end: usize) -> Result<(), EventError> {
+    let run = &bytes[start..end];
+    if run.is_ascii() {
+        if let Some(bad) = run.iter().position(|&byte| byte < 0x20) {
+            return Err(EventError::new(start + bad, INVALID_STRING));
+        }
+        return Ok(());
+    }
+    if let Err(error) = std::str::from_utf8(run) {
+        return Err(EventError::new(start + error.valid_up_to(), INVALID_UTF8));
+    }
+    if let Some(bad) = run.iter().position(|&byte| byte < 0x20) {
+        return Err(EventError::new(start + bad, INVALID_STRING));
+    }
+    Ok(())
+}
+
+fn hex4(bytes: &[u8], at: usize) -> Option<u32> {
+    let digits = bytes.get(at..at + 4)?;
+    let mut value = 0u32;
+    for &digit in digits {
+        value = value * 16 + (digit as char).to_digit(16)?;
+    }
+    Some(value)
+}
+
+/// Validates the escape at `at` (a backslash); returns the position after it.
+fn check_escape(bytes: &[u8], at: usize) -> Result<usize, EventError> {
+    let bad = || EventError::new(at, INVALID_STRING);
+    match bytes.get(at + 1) {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(at + 2),
+        Some(b'u') => {
+            let unit = hex4(bytes, at + 2).ok_or_else(bad)?;
+            match unit {
+                0xD800..=0xDBFF => {
+                    if bytes.get(at + 6) != Some(&b'\\') || bytes.get(at + 7) != Some(&b'u') {
+                        return Err(bad());
+                    }
+                    let low = hex4(bytes, at + 8).ok_or_else(bad)?;
+                    if !(0xDC00..=0xDFFF).contains(&low) {
+                        return Err(bad());
+                    }
+                    Ok(at + 12)
+                }
+                0xDC00..=0xDFFF => Err(bad()),
+                _ => Ok(at + 6),
+            }
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// Decodes the string whose content starts at `start` into `out`, validating it; returns the index
+/// after the closing quote, or the offset of the first problem.
+pub(crate) fn decode_string(bytes: &[u8], start: usize, out: &mut Vec<u8>) -> Result<usize, usize> {
+    let mut pos = start;
+    loop {
+        let Some(offset) = memchr::memchr2(b'"', b'\\', &bytes[pos.min(bytes.len())..]) else {
+            return Err(bytes.len());
+        };
+        let at = pos + offset;
+        check_run(bytes, pos, at).map_err(|error| error.offset())?;
+        out.extend_from_slice(&bytes[pos..at]);
+        if bytes[at] == b'"' {
+            return Ok(at + 1);
+        }
+        let next = check_escape(bytes, at).map_err(|error| error.offset())?;
+        let decoded = match bytes[at + 1] {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            _ => {
+                // check_escape accepted a \u escape or a surrogate pair.
+                let unit = hex4(bytes, at + 2).ok_or(at)?;
+                let code = if (0xD800..=0xDBFF).contains(&unit) {
+                    let low = hex4(bytes, at + 8).ok_or(at)?;
+                    0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
+                } else {
+                    unit
+                };
+                char::from_u32(code).ok_or(at)?
+            }
+        };
+        let mut utf8 = [0u8; 4];
+        out.extend_from_slice(decoded.encode_utf8(&mut utf8).as_bytes());
+        pos = next;
+    }
+}
+
+/// End of the JSON number starting at `start`, checking the grammar
+/// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+pub(crate) fn number_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let digit = |pos: usize| bytes.get(pos).is_some_and(u8::is_ascii_digit);
+    let mut pos = start;
+    if bytes.get(pos) == Some(&b'-') {
+        pos += 1;
+    }
+    match bytes.get(pos) {
+        Some(b'0') => pos += 1,
+        Some(b'1'..=b'9') => {
+            while digit(pos) {
+                pos += 1;
+            }
+        }
+        _ => return None,
+    }
+    if bytes.get(pos) == Some(&b'.') {
+        pos += 1;
+        if !digit(pos) {
+            return None;
+        }
+        while digit(pos) {
+            pos += 1;
+        }
+    }
+    if let Some(b'e' | b'E') = bytes.get(pos) {
+        pos += 1;
+        if let Some(b'+' | b'-') = bytes.get(pos) {
+            pos += 1;
+        }
+        if !digit(pos) {
+            return None;
+        }
+        while digit(pos) {
+            pos += 1;
+        }
+    }
+    Some(pos)
+}
+
+#[inline(always)]
+fn number_end_trusted(bytes: &[u8], start: usize) -> usize {
+    let mut pos = start + 1;
+    while let Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') = bytes.get(pos) {
+        pos += 1;
+    }
+    pos
+}
+
+/// Skips the value at `pos` in trusted input; returns the position after it.
+#[inline(always)]
+fn skip_trusted(bytes: &[u8], pos: usize) -> usize {
+    match bytes.get(pos) {
+        Some(b'"') => string_end_trusted(bytes, pos + 1).0 + 1,
+        Some(b'{' | b'[') => crate::skip::container_end(bytes, pos + 1),
+        Some(_) => {
+            let mut end = pos + 1;
+            while let Some(byte) = bytes.get(end) {
+                if matches!(byte, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t') {
+                    break;
+                }
+                end += 1;
+            }
+            end
+        }
+        None => pos,
+    }
+}
+
+/// Skips and validates the value at `pos` without recursion; `depth_budget` is how many more levels
+/// of nesting are allowed.
+fn skip_validated(bytes: &[u8], mut pos: usize, depth_budget: usize) -> Result<usize, EventError> {
+    // One bit per open container: 1 = object, 0 = array.
+    let mut stack: Vec<u64> = Vec::new();
+    let mut depth = 0usize;
+    let skip_ws = |pos: &mut usize| {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(*pos) {
+            *pos += 1;
+        }
+    };
+    let push = |stack: &mut Vec<u64>, depth: &mut usize, is_object: bool, pos: usize| -> Result<(), EventError> {
+        if *depth >= depth_budget {
+            return Err(EventError::new(pos, TOO_DEEP));
+        }
+        let (word, bit) = (*depth / 64, *depth % 64);
+        if word == stack.len() {
+            stack.push(0);
+        }
+        if is_object {
+            stack[word] |= 1 << bit;
+        } else {
+            stack[word] &= !(1 << bit);
+        }
+        *depth += 1;
+        Ok(())
+    };
+    let top_is_object = |stack: &[u64], depth: usize| {
+        let level = depth - 1;
+        stack[level / 64] >> (level % 64) & 1 == 1
+    };
+    let key = |pos: &mut usize| -> Result<(), EventError> {
+        skip_ws(pos);
+        if bytes.get(*pos) != Some(&b'"') {
+            return Err(EventError::new(*pos, INVALID));
+        }
+        *pos = string_end_validated(bytes, *pos + 1)?.0 + 1;
+        skip_ws(pos);
+        if bytes.get(*pos) != Some(&b':') {
+            return Err(EventError::new(*pos, INVALID));
+        }
+        *pos += 1;
+        Ok(())
+    };
+    'value: loop {
+        skip_ws(&mut pos);
+        match bytes.get(pos) {
+            Some(b'{') => {
+                push(&mut stack, &mut depth, true, pos)?;
+                pos += 1;
+                skip_ws(&mut pos);
+                if bytes.get(pos) == Some(&b'}') {
+                    pos += 1;
+                } else {
+                    key(&mut pos)?;
+                    continue 'value;
+                }
+            }
+            Some(b'[') => {
+                push(&mut stack, &mut depth, false, pos)?;
+                pos += 1;
+                skip_ws(&mut pos);
+                if bytes.get(pos) == Some(&b']') {
+                    pos += 1;
+                } else {
+                    continue 'value;
+                }
+            }
+            Some(b'"') => pos = string_end_validated(bytes, pos + 1)?.0 + 1,
+            Some(b'-' | b'0'..=b'9') => {
+                let end = number_end(bytes, pos).ok_or(EventError::new(pos, INVALID))?;
+                if end - pos > MAX_NUMBER_LEN {
+                    return Err(EventError::new(pos, NUMBER_TOO_LONG));
+                }
+                pos = end;
+            }
+            Some(b't') if bytes[pos..].starts_with(b"true") => pos += 4,
+            Some(b'f') if bytes[pos..].starts_with(b"false") => pos += 5,
+            Some(b'n') if bytes[pos..].starts_with(b"null") => pos += 4,
+            _ => return Err(EventError::new(pos, INVALID)),
+        }
+        // After a complete value: close containers until one continues with a comma.
+        loop {
+            if depth == 0 {
+                return Ok(pos);
+            }
+            skip_ws(&mut pos);
+            let is_object = top_is_object(&stack, depth);
+            match bytes.get(pos) {
+                Some(b',') => {
+                    pos += 1;
+                    if is_object {
+                        key(&mut pos)?;
+                    }
+                    continue 'value;
+                }
+                Some(b'}') if is_object => {
+                    pos += 1;
+                    depth -= 1;
+                }
+                Some(b']') if !is_object => {
+                    pos += 1;
+                    depth -= 1;
+                }
+                _ => return Err(EventError::new(pos, INVALID)),
+            }
+        }
+    }
+}

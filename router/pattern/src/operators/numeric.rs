@@ -1,0 +1,207 @@
+//! `numeric`: one range or one equality over JSON numbers, full binary64 range. The lower bound comes
+//! first (`[">", 0, "<=", 5]`); `["=", n]` stands alone. Bounds must be comparable numbers (see
+//! `numbers.rs`); strings, booleans and null never match, nor do non-comparable event numbers.
+//! `NumericIndex` answers "which ranges contain x" in O(log n + matches) for many ranges on one field.
+
+use super::numbers::comparable_value;
+use crate::error::{PatternError, Pointer};
+use crate::json::Json;
+
+/// A bound: the value and whether it is included.
+pub(crate) type Bound = Option<(f64, bool)>;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Range {
+    pub(crate) lower: Bound,
+    pub(crate) upper: Bound,
+}
+
+impl Range {
+    pub(crate) fn contains(&self, value: f64) -> bool {
+        let above = match self.lower {
+            None => true,
+            Some((bound, true)) => value >= bound,
+            Some((bound, false)) => value > bound,
+        };
+        let below = match self.upper {
+            None => true,
+            Some((bound, true)) => value <= bound,
+            Some((bound, false)) => value < bound,
+        };
+        above && below
+    }
+}
+
+pub(crate) fn parse(value: &Json, pointer: &Pointer) -> Result<Range, PatternError> {
+    let Json::Array(items) = value else {
+        return Err(PatternError::new(pointer, "Value of numeric must be an array."));
+    };
+    if items.is_empty() {
+        return Err(PatternError::new(pointer, "Empty arrays are not allowed"));
+    }
+    if items.len() > 4 {
+        return Err(PatternError::new(pointer, "Too many terms in numeric range expression"));
+    }
+    let mut range = Range { lower: None, upper: None };
+    let mut idx = 0;
+    while idx < items.len() {
+        let operator = match &items[idx] {
+            Json::String(operator) => operator.as_ref(),
+            other => {
+                return Err(PatternError::new(
+                    pointer,
+                    format!("Unrecognized numeric range operator: {}", other.to_text()),
+                ));
+            }
+        };
+        if !matches!(operator, "=" | "<" | "<=" | ">" | ">=") {
+            return Err(PatternError::new(pointer, format!("Unrecognized numeric range operator: {operator}")));
+        }
+        let bound = match items.get(idx + 1) {
+            Some(Json::Number(literal)) => comparable_value(literal.as_bytes())
+                .ok_or_else(|| PatternError::new(pointer, format!("Cannot compare number : {literal}")))?,
+            _ => return Err(PatternError::new(pointer, format!("Value of {operator} must be numeric"))),
+        };
+        match operator {
+            "=" if idx == 0 => {
+                if items.len() > 2 {
+                    return Err(PatternError::new(pointer, "Too many elements in numeric expression"));
+                }
+                range = Range { lower: Some((bound, true)), upper: Some((bound, true)) };
+            }
+            ">" | ">=" if idx == 0 => range.lower = Some((bound, operator == ">=")),
+            "<" | "<=" if range.upper.is_none() => range.upper = Some((bound, operator == "<=")),
+            _ => return Err(PatternError::new(pointer, format!("Bad numeric range operator: {operator}"))),
+        }
+        idx += 2;
+    }
+    if let (Some((bottom, _)), Some((top, _))) = (range.lower, range.upper)
+        && bottom >= top
+        && !(bottom == top && items.len() == 2)
+    {
+        return Err(PatternError::new(pointer, "Bottom must be less than top"));
+    }
+    Ok(range)
+}
+
+/// Many ranges of one field, answering stabbing queries. The distinct bounds cut the number line into
+/// slots (below the first bound, each bound itself, between bounds, above the last); each range covers
+/// a contiguous run of slots and is stored in the O(log n) nodes of a segment tree that cover it.
+#[derive(Debug, Default)]
+pub(crate) struct NumericIndex<T> {
+    bounds: Vec<f64>,
+    /// Segment-tree nodes, 1-based, leaves at `size..2 * size`.
+    nodes: Vec<Vec<T>>,
+    size: usize,
+}
+
+impl<T: Copy> NumericIndex<T> {
+    pub(crate) fn build(ranges: &[(Range, T)]) -> Self {
+        let mut bounds: Vec<f64> =
+            ranges.iter().flat_map(|(range, _)| [range.lower, range.upper]).flatten().map(|(v, _)| v).collect();
+        bounds.sort_by(f64::total_cmp);
+        bounds.dedup();
+        let n_slots = 2 * bounds.len() + 1;
+        let size = n_slots.next_power_of_two();
+        let mut index = NumericIndex { bounds, nodes: vec![Vec::new(); 2 * size], size };
+        for (range, item) in ranges {
+            let first = match range.lower {
+                None => 0,
+                Some((value, inclusive)) => 2 * index.position(value) + if inclusive { 1 } else { 2 },
+            };
+            let last = match range.upper {
+                None => n_slots - 1,
+                Some((value, inclusive)) => 2 * index.position(value) + if inclusive { 1 } else { 0 },
+            };
+            if first > last {
+                continue;
+            }
+            let (mut left, mut right) = (first + size, last + size + 1);
+            while left < right {
+                if left & 1 == 1 {
+                    index.nodes[left].push(*item);
+                    left += 1;
+                }
+                if right & 1 == 1 {
+                    right -= 1;
+                    index.nodes[right].push(*item);
+                }
+                left >>= 1;
+                right >>= 1;
+            }
+        }
+        index
+    }
+
+    fn position(&self, bound: f64) -> usize {
+        self.bounds.partition_point(|&existing| existing < bound)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.bounds.is_empty()
+    }
+
+    /// Calls `found` for every range containing `value`.
+    #[inline]
+    pub(crate) fn for_each_containing(&self, value: f64, mut found: impl FnMut(T)) {
+        if self.bounds.is_empty() {
+            return;
+        }
+        let position = self.position(value);
+        let slot = if self.bounds.get(position) == Some(&value) { 2 * position + 1 } else { 2 * position };
+        let mut node = slot + self.size;
+        while node >= 1 {
+            for &item in &self.nodes[node] {
+                found(item);
+            }
+            node >>= 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(text: &str) -> Result<Range, String> {
+        parse(&crate::json::parse(text).unwrap(), &Pointer::default()).map_err(|e| e.message().to_string())
+    }
+
+    #[test]
+    fn parsing() {
+        assert!(range(r#"[">", 0, "<=", 5]"#).is_ok());
+        assert!(range(r#"["=", 5]"#).is_ok());
+        assert_eq!(range(r#"["<", 5, ">", 1]"#).unwrap_err(), "Bad numeric range operator: >");
+        assert_eq!(range(r#"[">=", 5, "<=", 5]"#).unwrap_err(), "Bottom must be less than top");
+        assert_eq!(range(r#"["!=", 5]"#).unwrap_err(), "Unrecognized numeric range operator: !=");
+        assert_eq!(range(r#"["=", 5, "<", 6]"#).unwrap_err(), "Too many elements in numeric expression");
+        assert_eq!(range(r#"[">", "5"]"#).unwrap_err(), "Value of > must be numeric");
+        assert_eq!(range(r#"[">", 1, "<", 2, "<", 3]"#).unwrap_err(), "Too many terms in numeric range expression");
+        assert_eq!(range(r#"["=", 9007199254740993]"#).unwrap_err(), "Cannot compare number : 9007199254740993");
+    }
+
+    #[test]
+    fn index_agrees_with_contains() {
+        let ranges: Vec<(Range, usize)> = [
+            r#"[">", 0, "<=", 5]"#,
+            r#"["=", 5]"#,
+            r#"["<", 0]"#,
+            r#"[">=", 5]"#,
+            r#"[">", -10, "<", 10]"#,
+            r#"["=", 0]"#,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(idx, text)| (range(text).unwrap(), idx))
+        .collect();
+        let index = NumericIndex::build(&ranges);
+        for value in [-20.0, -10.0, -5.0, 0.0, 2.5, 5.0, 7.0, 10.0, 1e300] {
+            let mut found = Vec::new();
+            index.for_each_containing(value, |idx| found.push(idx));
+            found.sort();
+            let expected: Vec<usize> =
+                ranges.iter().filter(|(range, _)| range.contains(value)).map(|(_, idx)| *idx).collect();
+            assert_eq!(found, expected, "{value}");
+        }
+    }
+}

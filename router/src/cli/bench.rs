@@ -1,0 +1,261 @@
+//! `switchyard bench match`: the CityLots benchmark of the pattern engine.
+//!
+//! For each category of the rules file, every rule is added to one matcher and every event is matched
+//! on one thread; the count of events per rule must equal the file's expected counts. It prints, per
+//! category, the events/s of `matches_trusted` and of `matches` (full validation), the median of
+//! `--runs` passes, and, when built with the `bench-peers` feature, the `quamina` crate's figures
+//! measured in the same run. A floor line gives serde_json merely validating the same events.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use switchyard_pattern::{Matcher, Mode};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Match the CityLots events against each category of rules, one core, and print events/s.
+    ///
+    /// Output, one line per category:
+    ///   CATEGORY events_per_sec=<trusted> validated_events_per_sec=<validating> counts=OK
+    /// (or counts=MISMATCH rule:want=N,got=M ...), followed by quamina_events_per_sec=<n> and
+    /// ratio=<ours/quamina> when the binary was built with `--features bench-peers`.
+    Match {
+        /// The rules file: {"CATEGORY": {"rules": {name: pattern}, "expected": {name: count}, "dataset": ...}}.
+        #[arg(long)]
+        rules: PathBuf,
+        /// Events, one JSON object per line; `.gz` is decompressed. Categories whose `dataset` is
+        /// `citylots` use `citylots-synth.jsonl.gz` from the same folder.
+        #[arg(long)]
+        events: PathBuf,
+        /// Run only this category (repeatable).
+        #[arg(long)]
+        category: Vec<String>,
+        /// Passes over the events per measurement; the median is printed.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+}
+
+#[derive(Deserialize)]
+struct Category {
+    rules: BTreeMap<String, Box<RawValue>>,
+    expected: BTreeMap<String, u64>,
+    dataset: String,
+}
+
+/// Every event of a file in one buffer, with line boundaries.
+struct Events {
+    bytes: Vec<u8>,
+    lines: Vec<(usize, usize)>,
+}
+
+impl Events {
+    fn load(path: &Path) -> anyhow::Result<Events> {
+        let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut bytes = Vec::new();
+        if path.extension().is_some_and(|ext| ext == "gz") {
+            flate2::read::MultiGzDecoder::new(file).read_to_end(&mut bytes)
+        } else {
+            std::io::BufReader::new(file).read_to_end(&mut bytes)
+        }
+        .with_context(|| format!("reading {}", path.display()))?;
+        let mut lines = Vec::new();
+        let mut start = 0;
+        for end in memchr_lines(&bytes) {
+            if end > start {
+                lines.push((start, end));
+            }
+            start = end + 1;
+        }
+        if start < bytes.len() {
+            lines.push((start, bytes.len()));
+        }
+        Ok(Events { bytes, lines })
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.lines.iter().map(|&(start, end)| &self.bytes[start..end])
+    }
+}
+
+fn memchr_lines(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    bytes.iter().enumerate().filter(|(_, byte)| **byte == b'\n').map(|(idx, _)| idx)
+}
+
+pub(crate) fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
+    let BenchCommand::Match { rules, events, category, runs } = command;
+    let text = std::fs::read_to_string(&rules).with_context(|| format!("reading {}", rules.display()))?;
+    let categories: BTreeMap<String, Category> =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", rules.display()))?;
+    for name in &category {
+        if !categories.contains_key(name) {
+            bail!("no category {name:?} in {}", rules.display());
+        }
+    }
+    let runs = runs.max(1);
+    let mut datasets: BTreeMap<String, Events> = BTreeMap::new();
+    let primary_shape = if events.to_string_lossy().contains("citylots2") { "citylots2" } else { "citylots" };
+    println!("# switchyard bench match: one thread, median of {runs} pass(es) over every event");
+    let mut all_ok = true;
+    let mut floor_printed = false;
+    for (name, spec) in &categories {
+        if !category.is_empty() && !category.contains(name) {
+            continue;
+        }
+        let path = if spec.dataset == primary_shape {
+            events.clone()
+        } else {
+            events.with_file_name(format!("{}-synth.jsonl.gz", spec.dataset))
+        };
+        if !datasets.contains_key(&spec.dataset) {
+            match Events::load(&path) {
+                Ok(loaded) => {
+                    datasets.insert(spec.dataset.clone(), loaded);
+                }
+                Err(error) => {
+                    println!("{name} skipped: dataset {} not loaded: {error:#}", spec.dataset);
+                    continue;
+                }
+            }
+        }
+        let dataset = &datasets[&spec.dataset];
+        if !floor_printed && spec.dataset == primary_shape {
+            let floor = median_of((0..runs).map(|_| serde_json_floor(dataset)).collect());
+            println!("FLOOR serde_json_validate_events_per_sec={:.0} events={}", floor, dataset.lines.len());
+            floor_printed = true;
+        }
+        all_ok &= bench_category(name, spec, dataset, runs)?;
+    }
+    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn serde_json_floor(events: &Events) -> f64 {
+    let started = Instant::now();
+    let mut n_valid = 0usize;
+    for event in events.iter() {
+        n_valid += usize::from(serde_json::from_slice::<serde::de::IgnoredAny>(event).is_ok());
+    }
+    std::hint::black_box(n_valid);
+    events.lines.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+fn bench_category(name: &str, spec: &Category, events: &Events, runs: usize) -> anyhow::Result<bool> {
+    let rule_names: Vec<&String> = spec.rules.keys().collect();
+    let matcher: Matcher<usize> = Matcher::new();
+    let mut unsupported = None;
+    matcher.update(|changes| {
+        for (idx, (rule_name, pattern)) in spec.rules.iter().enumerate() {
+            match switchyard_pattern::Pattern::parse(pattern.get(), matcher.limits()) {
+                Ok(pattern) => changes.add_pattern(idx, pattern),
+                Err(error) => {
+                    unsupported.get_or_insert(format!("{rule_name}: {error}"));
+                }
+            }
+        }
+    });
+    if let Some(reason) = unsupported {
+        println!("{name} unsupported ({reason})");
+        return Ok(true);
+    }
+    let snapshot = matcher.snapshot();
+    let mut counts = vec![0u64; rule_names.len()];
+    let pass = |mode: Mode, counts: &mut Vec<u64>| -> anyhow::Result<f64> {
+        counts.iter_mut().for_each(|count| *count = 0);
+        let started = Instant::now();
+        for event in events.iter() {
+            snapshot.for_each_match(event, mode, |&rule| counts[rule] += 1)?;
+        }
+        Ok(events.lines.len() as f64 / started.elapsed().as_secs_f64())
+    };
+    let mut trusted = Vec::new();
+    for _ in 0..runs {
+        trusted.push(pass(Mode::Trusted, &mut counts)?);
+    }
+    let trusted_counts = counts.clone();
+    let mut validated = Vec::new();
+    for _ in 0..runs {
+        validated.push(pass(Mode::Validate, &mut counts)?);
+    }
+    let verdict = counts_verdict(&rule_names, &spec.expected, &trusted_counts, &counts);
+    let ok = verdict == "OK";
+    let trusted = median_of(trusted);
+    let validated = median_of(validated);
+    let peers = peers::measure(spec, events, runs);
+    let mut line = format!("{name} events_per_sec={trusted:.0} validated_events_per_sec={validated:.0} counts={verdict}");
+    if let Some((peer_rate, peer_verdict)) = peers {
+        match peer_rate {
+            Some(rate) => line.push_str(&format!(
+                " quamina_events_per_sec={rate:.0} quamina_counts={peer_verdict} ratio={:.2}",
+                trusted / rate
+            )),
+            None => line.push_str(&format!(" quamina=unsupported({peer_verdict})")),
+        }
+    }
+    println!("{line}");
+    Ok(ok)
+}
+
+fn counts_verdict(names: &[&String], expected: &BTreeMap<String, u64>, trusted: &[u64], validated: &[u64]) -> String {
+    let mut mismatches = Vec::new();
+    for (idx, name) in names.iter().enumerate() {
+        let want = expected.get(*name).copied().unwrap_or(0);
+        if trusted[idx] != want || validated[idx] != want {
+            mismatches.push(format!("{name}:want={want},got={}", trusted[idx].max(validated[idx])));
+        }
+    }
+    if mismatches.is_empty() { "OK".to_string() } else { format!("MISMATCH {}", mismatches.join(" ")) }
+}
+
+#[cfg(feature = "bench-peers")]
+mod peers {
+    //! The published `quamina` crate, measured on the same events in the same process.
+    use super::{Category, Events, median_of};
+    use std::time::Instant;
+
+    pub(super) fn measure(spec: &Category, events: &Events, runs: usize) -> Option<(Option<f64>, String)> {
+        let mut quamina = quamina::Quamina::<usize>::new();
+        for (idx, (name, pattern)) in spec.rules.iter().enumerate() {
+            if let Err(error) = quamina.add_pattern(idx, pattern.get()) {
+                return Some((None, format!("{name}: {error}")));
+            }
+        }
+        let mut counts = vec![0u64; spec.rules.len()];
+        let mut rates = Vec::new();
+        for _ in 0..runs {
+            counts.iter_mut().for_each(|count| *count = 0);
+            let started = Instant::now();
+            for event in events.iter() {
+                if let Ok(found) = quamina.matches_for_event(event) {
+                    for rule in found {
+                        counts[rule] += 1;
+                    }
+                }
+            }
+            rates.push(events.lines.len() as f64 / started.elapsed().as_secs_f64());
+        }
+        let names: Vec<&String> = spec.rules.keys().collect();
+        let verdict = super::counts_verdict(&names, &spec.expected, &counts, &counts);
+        Some((Some(median_of(rates)), verdict.replace(' ', ",")))
+    }
+}
+
+#[cfg(not(feature = "bench-peers"))]
+mod peers {
+    use super::{Category, Events};
+
+    pub(super) fn measure(_spec: &Category, _events: &Events, _runs: usize) -> Option<(Option<f64>, String)> {
+        None
+    }
+}
+
+fn median_of(mut figures: Vec<f64>) -> f64 {
+    figures.sort_by(f64::total_cmp);
+    figures[figures.len() / 2]
+}

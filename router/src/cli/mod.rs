@@ -1,0 +1,47 @@
+//! The command line: argument definitions and dispatch. Each subcommand lives in its own file and
+//! owns its output format; this file only routes.
+
+mod bench;
+mod pattern;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Switchyard routes JSON events to WebAssembly consumers with EventBridge's rule language.
+///
+/// Today the pattern engine is available: test patterns against events offline, validate pattern
+/// files, and benchmark the matcher. The router itself (serve, check, transform, invoke, dlq) is not
+/// built yet; see README.md.
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Test and validate EventBridge event patterns offline.
+    #[command(subcommand)]
+    Pattern(pattern::PatternCommand),
+    /// Benchmarks that print their figures beside a peer or a floor measured in the same run.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// Parses the arguments and runs the subcommand; the exit code is the subcommand's.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Pattern(command) => pattern::run(command),
+        Command::Bench(command) => bench::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("switchyard: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
