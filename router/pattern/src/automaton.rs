@@ -33,8 +33,19 @@ const NO_HIT: u32 = u32::MAX;
 /// Children of a trie node: a short list scanned linearly, or a hash map when there are many.
 #[derive(Debug)]
 enum Children {
-    Few(Vec<(Box<[u8]>, u32)>),
+    /// (tag, segment, node); the tag (see `tag`) rejects most non-matching keys in one compare.
+    Few(Vec<(u64, Box<[u8]>, u32)>),
     Many(FxHashMap<Box<[u8]>, u32>),
+}
+
+/// The length and first seven bytes of a segment in one word: equal tags and a length of at most
+/// seven mean equal segments.
+#[inline(always)]
+fn tag(segment: &[u8]) -> u64 {
+    let mut head = [0u8; 8];
+    let n = segment.len().min(7);
+    head[..n].copy_from_slice(&segment[..n]);
+    u64::from_le_bytes(head) | (segment.len().min(255) as u64) << 56
 }
 
 #[derive(Debug)]
@@ -82,18 +93,27 @@ impl Automaton {
 
     #[inline(always)]
     pub(crate) fn child(&self, node: u32, key: &[u8]) -> Option<u32> {
-        if memchr::memchr(b'.', key).is_some() {
-            // "a.b" in an event is the path a → b.
-            return key.split(|&byte| byte == b'.').try_fold(node, |node, segment| self.lookup(node, segment));
+        let found = self.lookup(node, key);
+        // Pattern segments never contain '.', so a dotted key can only match as a path: "a.b" → a → b.
+        if found.is_none() && key.contains(&b'.') {
+            return key
+                .split(|&byte| byte == b'.')
+                .try_fold(node, |node, segment| self.lookup(node, segment));
         }
-        self.lookup(node, key)
+        found
     }
 
     #[inline(always)]
     fn lookup(&self, node: u32, segment: &[u8]) -> Option<u32> {
         match &self.nodes[node as usize].children {
             Children::Few(children) => {
-                children.iter().find(|(name, _)| name.as_ref() == segment).map(|(_, child)| *child)
+                let key_tag = tag(segment);
+                for (child_tag, name, child) in children {
+                    if *child_tag == key_tag && (segment.len() <= 7 || name.as_ref() == segment) {
+                        return Some(*child);
+                    }
+                }
+                None
             }
             Children::Many(children) => children.get(segment).copied(),
         }
@@ -200,7 +220,10 @@ impl Automaton {
             .conditions
             .iter()
             .copied()
-            .filter(|&c| scratch.condition_hit[c as usize] == epoch && scratch.condition_free[c as usize] != epoch)
+            .filter(|&c| {
+                scratch.condition_hit[c as usize] == epoch
+                    && scratch.condition_free[c as usize] != epoch
+            })
             .collect();
         constrained.sort_by_key(|&c| chain_len(scratch, c));
         let mut chosen = Vec::with_capacity(constrained.len());
@@ -226,7 +249,10 @@ fn consistent_choice(scratch: &Scratch, conditions: &[u32], chosen: &mut Vec<u32
     let mut hit = scratch.condition_head[condition as usize];
     while hit != NO_HIT {
         let trail = scratch.trail_of(hit);
-        if chosen.iter().all(|&other| compatible(trail, scratch.trail_of(other))) {
+        if chosen
+            .iter()
+            .all(|&other| compatible(trail, scratch.trail_of(other)))
+        {
             chosen.push(hit);
             if consistent_choice(scratch, rest, chosen) {
                 return true;
@@ -417,16 +443,29 @@ impl FieldIndex {
         match matcher {
             ValueMatcher::Exact(exact) => match exact {
                 Exact::String(text) => {
-                    self.strings.entry(text.as_bytes().into()).or_default().push(condition);
+                    self.strings
+                        .entry(text.as_bytes().into())
+                        .or_default()
+                        .push(condition);
                     if let Some(ip) = parse_ip(text.as_bytes()) {
                         self.ips.entry(ip).or_default().push(condition);
                     }
                 }
-                Exact::Exactly(text) => self.strings.entry(text.as_bytes().into()).or_default().push(condition),
-                Exact::Number(_, Some(value)) => self.numbers.entry(value_key(*value)).or_default().push(condition),
-                Exact::Number(literal, None) => {
-                    self.number_literals.entry(literal.as_bytes().into()).or_default().push(condition)
-                }
+                Exact::Exactly(text) => self
+                    .strings
+                    .entry(text.as_bytes().into())
+                    .or_default()
+                    .push(condition),
+                Exact::Number(_, Some(value)) => self
+                    .numbers
+                    .entry(value_key(*value))
+                    .or_default()
+                    .push(condition),
+                Exact::Number(literal, None) => self
+                    .number_literals
+                    .entry(literal.as_bytes().into())
+                    .or_default()
+                    .push(condition),
                 Exact::True => self.trues.push(condition),
                 Exact::False => self.falses.push(condition),
                 Exact::Null => self.nulls.push(condition),
@@ -435,19 +474,25 @@ impl FieldIndex {
                 self.folded_prefixes.insert(affix.text.bytes(), condition)
             }
             ValueMatcher::Prefix(affix) => self.prefixes.insert(affix.text.bytes(), condition),
-            ValueMatcher::Suffix(affix) if affix.ignore_case => {
-                self.folded_suffixes.insert(affix.text.bytes().rev(), condition)
+            ValueMatcher::Suffix(affix) if affix.ignore_case => self
+                .folded_suffixes
+                .insert(affix.text.bytes().rev(), condition),
+            ValueMatcher::Suffix(affix) => {
+                self.suffixes.insert(affix.text.bytes().rev(), condition)
             }
-            ValueMatcher::Suffix(affix) => self.suffixes.insert(affix.text.bytes().rev(), condition),
-            ValueMatcher::EqualsIgnoreCase(folded) => {
-                self.folded_equals.entry(folded.clone()).or_default().push(condition)
-            }
+            ValueMatcher::EqualsIgnoreCase(folded) => self
+                .folded_equals
+                .entry(folded.clone())
+                .or_default()
+                .push(condition),
             ValueMatcher::Wildcard(wildcard) => {
                 let idx = self.wildcards.len() as u32;
                 if wildcard.pieces.len() == 1 || !wildcard.head().is_empty() {
-                    self.wildcard_heads.insert(wildcard.head().iter().copied(), idx);
+                    self.wildcard_heads
+                        .insert(wildcard.head().iter().copied(), idx);
                 } else if !wildcard.tail().is_empty() {
-                    self.wildcard_tails.insert(wildcard.tail().iter().rev().copied(), idx);
+                    self.wildcard_tails
+                        .insert(wildcard.tail().iter().rev().copied(), idx);
                 } else {
                     self.wildcard_rest.push(idx);
                 }
@@ -474,9 +519,13 @@ impl FieldIndex {
             || !self.cidrs.is_empty();
         self.needs_number_value = !self.numbers.is_empty()
             || !self.ranges.is_empty()
-            || self.anything_buts.iter().any(|(anything_but, _)| anything_but.is_numeric());
-        self.needs_fold =
-            !self.folded_equals.is_empty() || !self.folded_prefixes.is_empty() || !self.folded_suffixes.is_empty();
+            || self
+                .anything_buts
+                .iter()
+                .any(|(anything_but, _)| anything_but.is_numeric());
+        self.needs_fold = !self.folded_equals.is_empty()
+            || !self.folded_prefixes.is_empty()
+            || !self.folded_suffixes.is_empty();
     }
 
     #[inline]
@@ -507,7 +556,8 @@ impl FieldIndex {
                             automaton.hit(condition, scratch);
                         }
                     }
-                    self.ranges.for_each_containing(value, |condition| automaton.hit(condition, scratch));
+                    self.ranges
+                        .for_each_containing(value, |condition| automaton.hit(condition, scratch));
                 }
                 None => {
                     if let Some(conditions) = self.number_literals.get(literal) {
@@ -517,15 +567,30 @@ impl FieldIndex {
                     }
                 }
             },
-            Leaf::True => self.trues.iter().for_each(|&condition| automaton.hit(condition, scratch)),
-            Leaf::False => self.falses.iter().for_each(|&condition| automaton.hit(condition, scratch)),
-            Leaf::Null => self.nulls.iter().for_each(|&condition| automaton.hit(condition, scratch)),
+            Leaf::True => self
+                .trues
+                .iter()
+                .for_each(|&condition| automaton.hit(condition, scratch)),
+            Leaf::False => self
+                .falses
+                .iter()
+                .for_each(|&condition| automaton.hit(condition, scratch)),
+            Leaf::Null => self
+                .nulls
+                .iter()
+                .for_each(|&condition| automaton.hit(condition, scratch)),
         }
     }
 
     fn evaluate_string_extras(&self, automaton: &Automaton, text: &[u8], scratch: &mut Scratch) {
-        self.prefixes.for_each_prefix_of(text.iter().copied(), |condition| automaton.hit(condition, scratch));
-        self.suffixes.for_each_prefix_of(text.iter().rev().copied(), |condition| automaton.hit(condition, scratch));
+        self.prefixes
+            .for_each_prefix_of(text.iter().copied(), |condition| {
+                automaton.hit(condition, scratch)
+            });
+        self.suffixes
+            .for_each_prefix_of(text.iter().rev().copied(), |condition| {
+                automaton.hit(condition, scratch)
+            });
         if !self.wildcards.is_empty() {
             let try_wildcard = |idx: u32, scratch: &mut Scratch| {
                 let (wildcard, condition) = &self.wildcards[idx as usize];
@@ -533,8 +598,10 @@ impl FieldIndex {
                     automaton.hit(*condition, scratch);
                 }
             };
-            self.wildcard_heads.for_each_prefix_of(text.iter().copied(), |idx| try_wildcard(idx, scratch));
-            self.wildcard_tails.for_each_prefix_of(text.iter().rev().copied(), |idx| try_wildcard(idx, scratch));
+            self.wildcard_heads
+                .for_each_prefix_of(text.iter().copied(), |idx| try_wildcard(idx, scratch));
+            self.wildcard_tails
+                .for_each_prefix_of(text.iter().rev().copied(), |idx| try_wildcard(idx, scratch));
             for &idx in &self.wildcard_rest {
                 try_wildcard(idx, scratch);
             }
@@ -552,8 +619,14 @@ impl FieldIndex {
                     automaton.hit(condition, scratch);
                 }
             }
-            self.folded_prefixes.for_each_prefix_of(folded.bytes(), |condition| automaton.hit(condition, scratch));
-            self.folded_suffixes.for_each_prefix_of(folded.bytes().rev(), |condition| automaton.hit(condition, scratch));
+            self.folded_prefixes
+                .for_each_prefix_of(folded.bytes(), |condition| {
+                    automaton.hit(condition, scratch)
+                });
+            self.folded_suffixes
+                .for_each_prefix_of(folded.bytes().rev(), |condition| {
+                    automaton.hit(condition, scratch)
+                });
             scratch.fold_buffer = folded;
         }
         if !self.ips.is_empty() || !self.cidrs.is_empty() {
@@ -592,7 +665,11 @@ impl Builder {
         let mut node = 0usize;
         for segment in path {
             let segment = segment.as_bytes();
-            node = match self.nodes[node].0.iter().find(|(name, _)| name.as_ref() == segment) {
+            node = match self.nodes[node]
+                .0
+                .iter()
+                .find(|(name, _)| name.as_ref() == segment)
+            {
                 Some(&(_, child)) => child as usize,
                 None => {
                     self.nodes.push((Vec::new(), NO_FIELD));
@@ -619,7 +696,11 @@ impl Builder {
         for matcher in &leaf.matchers {
             index.add(matcher, condition, ranges);
         }
-        self.conditions.push(Condition { field, absent_ok: leaf.absent_ok, branches: Vec::new() });
+        self.conditions.push(Condition {
+            field,
+            absent_ok: leaf.absent_ok,
+            branches: Vec::new(),
+        });
         self.condition_ids.insert(key, condition);
         condition
     }
@@ -644,7 +725,11 @@ impl Builder {
         if n_required == 0 {
             self.always.push(branch);
         }
-        self.branches.push(Branch { rule, conditions: ids.into_boxed_slice(), n_required });
+        self.branches.push(Branch {
+            rule,
+            conditions: ids.into_boxed_slice(),
+            n_required,
+        });
     }
 
     fn finish(mut self) -> Automaton {
@@ -656,7 +741,12 @@ impl Builder {
             .into_iter()
             .map(|(children, field)| Node {
                 children: if children.len() <= 8 {
-                    Children::Few(children)
+                    Children::Few(
+                        children
+                            .into_iter()
+                            .map(|(name, node)| (tag(&name), name, node))
+                            .collect(),
+                    )
                 } else {
                     Children::Many(children.into_iter().collect())
                 },
@@ -671,6 +761,12 @@ impl Builder {
                 index
             })
             .collect();
-        Automaton { nodes, fields, conditions: self.conditions, branches: self.branches, always: self.always }
+        Automaton {
+            nodes,
+            fields,
+            conditions: self.conditions,
+            branches: self.branches,
+            always: self.always,
+        }
     }
 }

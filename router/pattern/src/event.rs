@@ -15,6 +15,7 @@ use crate::automaton::{Automaton, NO_FIELD, Scratch};
 use crate::error::EventError;
 use crate::operators::Leaf;
 use crate::operators::numbers::comparable_value;
+use crate::scan;
 
 /// How much of the event the walker checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +27,8 @@ pub enum Mode {
 }
 
 const INVALID: &str = "invalid JSON";
-const INVALID_STRING: &str = "invalid JSON: bad string (control character, bad escape or lone surrogate)";
+const INVALID_STRING: &str =
+    "invalid JSON: bad string (control character, bad escape or lone surrogate)";
 const INVALID_UTF8: &str = "invalid UTF-8 in a string";
 const TOO_DEEP: &str = "invalid event: nesting deeper than the limit";
 const NOT_OBJECT: &str = "the event must be a JSON object";
@@ -36,35 +38,42 @@ const NUMBER_TOO_LONG: &str = "invalid event: number literal longer than 256 cha
 /// Longest number literal accepted; longer ones are a hostile event, not data.
 const MAX_NUMBER_LEN: usize = 256;
 
-pub(crate) struct Walker<'e, 'a> {
+pub(crate) struct Walker<'e, 'a, const TRUSTED: bool> {
     bytes: &'e [u8],
     pos: usize,
     depth: usize,
     max_depth: usize,
-    mode: Mode,
     automaton: &'a Automaton,
     scratch: &'a mut Scratch,
 }
 
-impl<'e, 'a> Walker<'e, 'a> {
+impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
     pub(crate) fn run(
         bytes: &'e [u8],
-        mode: Mode,
         max_depth: usize,
         automaton: &'a Automaton,
         scratch: &'a mut Scratch,
     ) -> Result<(), EventError> {
-        let mut walker = Walker { bytes, pos: 0, depth: 0, max_depth, mode, automaton, scratch };
+        let mut walker = Walker::<TRUSTED> {
+            bytes,
+            pos: 0,
+            depth: 0,
+            max_depth,
+            automaton,
+            scratch,
+        };
         walker.skip_whitespace();
         if walker.peek() != Some(b'{') {
             return Err(match walker.peek() {
                 None => EventError::new(walker.pos, "invalid JSON: the event is empty"),
-                Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => EventError::new(walker.pos, NOT_OBJECT),
+                Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
+                    EventError::new(walker.pos, NOT_OBJECT)
+                }
                 Some(_) => EventError::new(walker.pos, INVALID),
             });
         }
         walker.walk_object(0)?;
-        if mode == Mode::Validate {
+        if !TRUSTED {
             walker.skip_whitespace();
             if walker.pos != walker.bytes.len() {
                 return Err(EventError::new(walker.pos, TRAILING));
@@ -94,6 +103,16 @@ impl<'e, 'a> Walker<'e, 'a> {
         } else {
             Err(EventError::new(self.pos, INVALID))
         }
+    }
+
+    /// Recursion guard of `walk_object` and `walk_array`: the depth limit, and a fresh stack segment
+    /// when the thread's stack runs low (deep events on small-stack threads, debug builds).
+    #[inline(always)]
+    fn nested(
+        &mut self,
+        walk: impl FnOnce(&mut Self) -> Result<(), EventError>,
+    ) -> Result<(), EventError> {
+        stacker::maybe_grow(64 * 1024, 1024 * 1024, || walk(self))
     }
 
     fn enter(&mut self) -> Result<(), EventError> {
@@ -144,9 +163,10 @@ impl<'e, 'a> Walker<'e, 'a> {
     #[inline(always)]
     fn key(&mut self, node: u32) -> Result<Option<u32>, EventError> {
         let start = self.pos + 1;
-        let (end, has_escape) = match self.mode {
-            Mode::Trusted => string_end_trusted(self.bytes, start),
-            Mode::Validate => string_end_validated(self.bytes, start)?,
+        let (end, has_escape) = if TRUSTED {
+            string_end_trusted(self.bytes, start)
+        } else {
+            string_end_validated(self.bytes, start)?
         };
         self.pos = end + 1;
         if !has_escape {
@@ -154,7 +174,8 @@ impl<'e, 'a> Walker<'e, 'a> {
         }
         let mut decoded = std::mem::take(&mut self.scratch.key_buffer);
         decoded.clear();
-        decode_string(self.bytes, start, &mut decoded).map_err(|offset| EventError::new(offset, INVALID_STRING))?;
+        decode_string(self.bytes, start, &mut decoded)
+            .map_err(|offset| EventError::new(offset, INVALID_STRING))?;
         let child = self.automaton.child(node, &decoded);
         self.scratch.key_buffer = decoded;
         Ok(child)
@@ -166,21 +187,22 @@ impl<'e, 'a> Walker<'e, 'a> {
         match self.peek() {
             Some(b'{') => {
                 if self.automaton.has_children(node) {
-                    self.walk_object(node)
+                    self.nested(|walker| walker.walk_object(node))
                 } else {
                     // An object is not a leaf: invisible to a field that expects leaves.
                     self.skip_value()
                 }
             }
-            Some(b'[') => self.walk_array(node),
+            Some(b'[') => self.nested(|walker| walker.walk_array(node)),
             Some(b'"') => {
                 let start = self.pos + 1;
                 if field == NO_FIELD {
                     return self.skip_value();
                 }
-                let (end, has_escape) = match self.mode {
-                    Mode::Trusted => string_end_trusted(self.bytes, start),
-                    Mode::Validate => string_end_validated(self.bytes, start)?,
+                let (end, has_escape) = if TRUSTED {
+                    string_end_trusted(self.bytes, start)
+                } else {
+                    string_end_validated(self.bytes, start)?
                 };
                 self.pos = end + 1;
                 if has_escape {
@@ -188,19 +210,22 @@ impl<'e, 'a> Walker<'e, 'a> {
                     decoded.clear();
                     decode_string(self.bytes, start, &mut decoded)
                         .map_err(|offset| EventError::new(offset, INVALID_STRING))?;
-                    self.automaton.leaf(field, Leaf::String(&decoded), self.scratch);
+                    self.automaton
+                        .leaf(field, Leaf::String(&decoded), self.scratch);
                     self.scratch.value_buffer = decoded;
                 } else {
                     let bytes = self.bytes;
-                    self.automaton.leaf(field, Leaf::String(&bytes[start..end]), self.scratch);
+                    self.automaton
+                        .leaf(field, Leaf::String(&bytes[start..end]), self.scratch);
                 }
                 Ok(())
             }
             Some(b'-' | b'0'..=b'9') => {
                 let start = self.pos;
-                let end = match self.mode {
-                    Mode::Validate => number_end(self.bytes, start).ok_or(EventError::new(start, INVALID))?,
-                    Mode::Trusted => number_end_trusted(self.bytes, start),
+                let end = if TRUSTED {
+                    number_end_trusted(self.bytes, start)
+                } else {
+                    number_end(self.bytes, start).ok_or(EventError::new(start, INVALID))?
                 };
                 if end - start > MAX_NUMBER_LEN {
                     return Err(EventError::new(start, NUMBER_TOO_LONG));
@@ -209,8 +234,13 @@ impl<'e, 'a> Walker<'e, 'a> {
                 if field != NO_FIELD {
                     let bytes = self.bytes;
                     let literal = &bytes[start..end];
-                    let value = if self.automaton.needs_number_value(field) { comparable_value(literal) } else { None };
-                    self.automaton.leaf(field, Leaf::Number(literal, value), self.scratch);
+                    let value = if self.automaton.needs_number_value(field) {
+                        comparable_value(literal)
+                    } else {
+                        None
+                    };
+                    self.automaton
+                        .leaf(field, Leaf::Number(literal, value), self.scratch);
                 }
                 Ok(())
             }
@@ -273,16 +303,16 @@ impl<'e, 'a> Walker<'e, 'a> {
     /// Skips the value at `pos`, validating it in `Mode::Validate`.
     #[inline(always)]
     fn skip_value(&mut self) -> Result<(), EventError> {
-        match self.mode {
-            Mode::Trusted => {
-                self.pos = skip_trusted(self.bytes, self.pos);
-                Ok(())
-            }
-            Mode::Validate => {
-                self.pos = skip_validated(self.bytes, self.pos, self.max_depth.saturating_sub(self.depth))?;
-                Ok(())
-            }
+        if TRUSTED {
+            self.pos = skip_trusted(self.bytes, self.pos);
+        } else {
+            self.pos = skip_validated(
+                self.bytes,
+                self.pos,
+                self.max_depth.saturating_sub(self.depth),
+            )?;
         }
+        Ok(())
     }
 }
 
@@ -292,15 +322,17 @@ impl<'e, 'a> Walker<'e, 'a> {
 fn string_end_trusted(bytes: &[u8], start: usize) -> (usize, bool) {
     let mut pos = start;
     let mut has_escape = false;
-    while let Some(offset) = memchr::memchr2(b'"', b'\\', &bytes[pos.min(bytes.len())..]) {
-        let at = pos + offset;
+    loop {
+        let at = scan::quote_or_backslash(bytes, pos);
+        if at >= bytes.len() {
+            return (bytes.len(), has_escape);
+        }
         if bytes[at] == b'"' {
             return (at, has_escape);
         }
         has_escape = true;
         pos = at + 2;
     }
-    (bytes.len(), has_escape)
 }
 
 /// Like `string_end_trusted`, but checks escapes, control characters and UTF-8 on the way.
@@ -308,37 +340,39 @@ fn string_end_trusted(bytes: &[u8], start: usize) -> (usize, bool) {
 fn string_end_validated(bytes: &[u8], start: usize) -> Result<(usize, bool), EventError> {
     let mut pos = start;
     let mut has_escape = false;
+    let mut non_ascii = false;
     loop {
-        let Some(offset) = memchr::memchr2(b'"', b'\\', &bytes[pos.min(bytes.len())..]) else {
-            return Err(EventError::new(bytes.len(), "invalid JSON: unterminated string"));
-        };
-        let at = pos + offset;
-        check_run(bytes, pos, at)?;
-        if bytes[at] == b'"' {
-            return Ok((at, has_escape));
+        let found = scan::string_special(bytes, pos);
+        non_ascii |= found.non_ascii;
+        let at = found.pos;
+        match bytes.get(at) {
+            Some(b'"') => {
+                if non_ascii {
+                    check_utf8(bytes, start, at)?;
+                }
+                return Ok((at, has_escape));
+            }
+            Some(b'\\') => {
+                has_escape = true;
+                pos = check_escape(bytes, at)?;
+            }
+            Some(_) => return Err(EventError::new(at, INVALID_STRING)),
+            None => {
+                return Err(EventError::new(
+                    bytes.len(),
+                    "invalid JSON: unterminated string",
+                ));
+            }
         }
-        has_escape = true;
-        pos = check_escape(bytes, at)?;
     }
 }
 
-/// Checks a run of unescaped string bytes: no control characters, valid UTF-8.
-#[inline(always)]
-fn check_run(bytes: &[u8], start: usize, end: usize) -> Result<(), EventError> {
-    let run = &bytes[start..end];
-    if run.is_ascii() {
-        if let Some(bad) = run.iter().position(|&byte| byte < 0x20) {
-            return Err(EventError::new(start + bad, INVALID_STRING));
-        }
-        return Ok(());
+#[cold]
+fn check_utf8(bytes: &[u8], start: usize, end: usize) -> Result<(), EventError> {
+    match std::str::from_utf8(&bytes[start..end]) {
+        Ok(_) => Ok(()),
+        Err(error) => Err(EventError::new(start + error.valid_up_to(), INVALID_UTF8)),
     }
-    if let Err(error) = std::str::from_utf8(run) {
-        return Err(EventError::new(start + error.valid_up_to(), INVALID_UTF8));
-    }
-    if let Some(bad) = run.iter().position(|&byte| byte < 0x20) {
-        return Err(EventError::new(start + bad, INVALID_STRING));
-    }
-    Ok(())
 }
 
 fn hex4(bytes: &[u8], at: usize) -> Option<u32> {
@@ -381,14 +415,16 @@ fn check_escape(bytes: &[u8], at: usize) -> Result<usize, EventError> {
 pub(crate) fn decode_string(bytes: &[u8], start: usize, out: &mut Vec<u8>) -> Result<usize, usize> {
     let mut pos = start;
     loop {
-        let Some(offset) = memchr::memchr2(b'"', b'\\', &bytes[pos.min(bytes.len())..]) else {
-            return Err(bytes.len());
-        };
-        let at = pos + offset;
-        check_run(bytes, pos, at).map_err(|error| error.offset())?;
+        let found = scan::string_special(bytes, pos);
+        let at = found.pos;
+        if found.non_ascii {
+            check_utf8(bytes, pos, at).map_err(|error| error.offset())?;
+        }
         out.extend_from_slice(&bytes[pos..at]);
-        if bytes[at] == b'"' {
-            return Ok(at + 1);
+        match bytes.get(at) {
+            Some(b'"') => return Ok(at + 1),
+            Some(b'\\') => {}
+            Some(_) | None => return Err(at),
         }
         let next = check_escape(bytes, at).map_err(|error| error.offset())?;
         let decoded = match bytes[at + 1] {
@@ -420,41 +456,34 @@ pub(crate) fn decode_string(bytes: &[u8], start: usize, out: &mut Vec<u8>) -> Re
 
 /// End of the JSON number starting at `start`, checking the grammar
 /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+#[inline(always)]
 pub(crate) fn number_end(bytes: &[u8], start: usize) -> Option<usize> {
-    let digit = |pos: usize| bytes.get(pos).is_some_and(u8::is_ascii_digit);
     let mut pos = start;
     if bytes.get(pos) == Some(&b'-') {
         pos += 1;
     }
     match bytes.get(pos) {
         Some(b'0') => pos += 1,
-        Some(b'1'..=b'9') => {
-            while digit(pos) {
-                pos += 1;
-            }
-        }
+        Some(b'1'..=b'9') => pos = scan::digits_end(bytes, pos + 1),
         _ => return None,
     }
     if bytes.get(pos) == Some(&b'.') {
-        pos += 1;
-        if !digit(pos) {
+        let end = scan::digits_end(bytes, pos + 1);
+        if end == pos + 1 {
             return None;
         }
-        while digit(pos) {
-            pos += 1;
-        }
+        pos = end;
     }
     if let Some(b'e' | b'E') = bytes.get(pos) {
         pos += 1;
         if let Some(b'+' | b'-') = bytes.get(pos) {
             pos += 1;
         }
-        if !digit(pos) {
+        let end = scan::digits_end(bytes, pos);
+        if end == pos {
             return None;
         }
-        while digit(pos) {
-            pos += 1;
-        }
+        pos = end;
     }
     Some(pos)
 }
@@ -488,74 +517,76 @@ fn skip_trusted(bytes: &[u8], pos: usize) -> usize {
     }
 }
 
-/// Skips and validates the value at `pos` without recursion; `depth_budget` is how many more levels
-/// of nesting are allowed.
-fn skip_validated(bytes: &[u8], mut pos: usize, depth_budget: usize) -> Result<usize, EventError> {
-    // One bit per open container: 1 = object, 0 = array.
-    let mut stack: Vec<u64> = Vec::new();
-    let mut depth = 0usize;
-    let skip_ws = |pos: &mut usize| {
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(*pos) {
-            *pos += 1;
-        }
-    };
-    let push = |stack: &mut Vec<u64>, depth: &mut usize, is_object: bool, pos: usize| -> Result<(), EventError> {
-        if *depth >= depth_budget {
-            return Err(EventError::new(pos, TOO_DEEP));
-        }
-        let (word, bit) = (*depth / 64, *depth % 64);
-        if word == stack.len() {
-            stack.push(0);
-        }
-        if is_object {
-            stack[word] |= 1 << bit;
+/// The kinds of the open containers of `skip_validated`, one bit per level (1 = object).
+struct KindStack {
+    low: u64,
+    high: Vec<u64>,
+}
+
+impl KindStack {
+    #[inline(always)]
+    fn set(&mut self, level: usize, is_object: bool) {
+        let word = if level < 64 {
+            &mut self.low
         } else {
-            stack[word] &= !(1 << bit);
+            let idx = level / 64 - 1;
+            if idx >= self.high.len() {
+                self.high.resize(idx + 1, 0);
+            }
+            &mut self.high[idx]
+        };
+        let bit = 1u64 << (level % 64);
+        if is_object {
+            *word |= bit
+        } else {
+            *word &= !bit
         }
-        *depth += 1;
-        Ok(())
+    }
+
+    #[inline(always)]
+    fn is_object(&self, level: usize) -> bool {
+        let word = if level < 64 {
+            self.low
+        } else {
+            self.high[level / 64 - 1]
+        };
+        word >> (level % 64) & 1 == 1
+    }
+}
+
+#[inline(always)]
+fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(pos) {
+        pos += 1;
+    }
+    pos
+}
+
+/// At `pos` (after optional whitespace) a key and its colon; returns the position after the colon.
+#[inline(always)]
+fn skip_key(bytes: &[u8], pos: usize) -> Result<usize, EventError> {
+    let pos = skip_ws(bytes, pos);
+    if bytes.get(pos) != Some(&b'"') {
+        return Err(EventError::new(pos, INVALID));
+    }
+    let pos = skip_ws(bytes, string_end_validated(bytes, pos + 1)?.0 + 1);
+    if bytes.get(pos) != Some(&b':') {
+        return Err(EventError::new(pos, INVALID));
+    }
+    Ok(pos + 1)
+}
+
+/// Skips and validates the value at `pos` without recursion; `depth_budget` is how many more levels
+/// of nesting are allowed. Returns the position after the value.
+fn skip_validated(bytes: &[u8], mut pos: usize, depth_budget: usize) -> Result<usize, EventError> {
+    let mut kinds = KindStack {
+        low: 0,
+        high: Vec::new(),
     };
-    let top_is_object = |stack: &[u64], depth: usize| {
-        let level = depth - 1;
-        stack[level / 64] >> (level % 64) & 1 == 1
-    };
-    let key = |pos: &mut usize| -> Result<(), EventError> {
-        skip_ws(pos);
-        if bytes.get(*pos) != Some(&b'"') {
-            return Err(EventError::new(*pos, INVALID));
-        }
-        *pos = string_end_validated(bytes, *pos + 1)?.0 + 1;
-        skip_ws(pos);
-        if bytes.get(*pos) != Some(&b':') {
-            return Err(EventError::new(*pos, INVALID));
-        }
-        *pos += 1;
-        Ok(())
-    };
+    let mut depth = 0usize;
     'value: loop {
-        skip_ws(&mut pos);
+        pos = skip_ws(bytes, pos);
         match bytes.get(pos) {
-            Some(b'{') => {
-                push(&mut stack, &mut depth, true, pos)?;
-                pos += 1;
-                skip_ws(&mut pos);
-                if bytes.get(pos) == Some(&b'}') {
-                    pos += 1;
-                } else {
-                    key(&mut pos)?;
-                    continue 'value;
-                }
-            }
-            Some(b'[') => {
-                push(&mut stack, &mut depth, false, pos)?;
-                pos += 1;
-                skip_ws(&mut pos);
-                if bytes.get(pos) == Some(&b']') {
-                    pos += 1;
-                } else {
-                    continue 'value;
-                }
-            }
             Some(b'"') => pos = string_end_validated(bytes, pos + 1)?.0 + 1,
             Some(b'-' | b'0'..=b'9') => {
                 let end = number_end(bytes, pos).ok_or(EventError::new(pos, INVALID))?;
@@ -563,6 +594,25 @@ fn skip_validated(bytes: &[u8], mut pos: usize, depth_budget: usize) -> Result<u
                     return Err(EventError::new(pos, NUMBER_TOO_LONG));
                 }
                 pos = end;
+            }
+            Some(&open @ (b'{' | b'[')) => {
+                if depth >= depth_budget {
+                    return Err(EventError::new(pos, TOO_DEEP));
+                }
+                let is_object = open == b'{';
+                kinds.set(depth, is_object);
+                depth += 1;
+                pos = skip_ws(bytes, pos + 1);
+                let close = if is_object { b'}' } else { b']' };
+                if bytes.get(pos) == Some(&close) {
+                    pos += 1;
+                    depth -= 1;
+                } else {
+                    if is_object {
+                        pos = skip_key(bytes, pos)?;
+                    }
+                    continue 'value;
+                }
             }
             Some(b't') if bytes[pos..].starts_with(b"true") => pos += 4,
             Some(b'f') if bytes[pos..].starts_with(b"false") => pos += 5,
@@ -574,13 +624,13 @@ fn skip_validated(bytes: &[u8], mut pos: usize, depth_budget: usize) -> Result<u
             if depth == 0 {
                 return Ok(pos);
             }
-            skip_ws(&mut pos);
-            let is_object = top_is_object(&stack, depth);
+            pos = skip_ws(bytes, pos);
+            let is_object = kinds.is_object(depth - 1);
             match bytes.get(pos) {
                 Some(b',') => {
                     pos += 1;
                     if is_object {
-                        key(&mut pos)?;
+                        pos = skip_key(bytes, pos)?;
                     }
                     continue 'value;
                 }
@@ -594,6 +644,48 @@ fn skip_validated(bytes: &[u8], mut pos: usize, depth_budget: usize) -> Result<u
                 }
                 _ => return Err(EventError::new(pos, INVALID)),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skip(text: &str, budget: usize) -> Result<usize, &'static str> {
+        skip_validated(text.as_bytes(), 0, budget).map_err(|error| error.message())
+    }
+
+    #[test]
+    fn validated_skip() {
+        assert_eq!(skip(r#"{"a":{},"b":[],"c":[{},[]]} tail"#, 10), Ok(27));
+        assert_eq!(
+            skip(r#"[1, -0.5e+3, "x\u00e9\"", true, false, null]"#, 10),
+            Ok(44)
+        );
+        assert_eq!(skip(&("[".repeat(100) + &"]".repeat(100)), 100), Ok(200));
+        assert_eq!(
+            skip(&("[".repeat(101) + &"]".repeat(101)), 100),
+            Err(TOO_DEEP)
+        );
+        assert_eq!(
+            skip(&("[".repeat(10_000) + &"]".repeat(10_000)), 20_000),
+            Ok(20_000)
+        );
+        for bad in [
+            r#"{"a":1,}"#,
+            "[1,]",
+            "[01]",
+            "[1.]",
+            "[-]",
+            r#"{"a" 1}"#,
+            r#"["\x"]"#,
+            "[\"\u{1}\"]",
+            "[tru]",
+            "{",
+            "[\"\\ud800\"]",
+        ] {
+            assert!(skip(bad, 10).is_err(), "{bad}");
         }
     }
 }

@@ -10,7 +10,24 @@ const BLOCK: usize = 64;
 
 /// The position after the bracket closing the container whose content starts at `start` (just after
 /// its opening bracket), or `bytes.len()` when the input ends first.
+#[inline(always)]
 pub(crate) fn container_end(bytes: &[u8], start: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if avx2::available() {
+            // SAFETY: the CPU supports AVX2 (checked at run time just above).
+            return unsafe { avx2::container_end(bytes, start) };
+        }
+    }
+    container_end_with(bytes, start, classify)
+}
+
+#[inline(always)]
+fn container_end_with(
+    bytes: &[u8],
+    start: usize,
+    classify: impl Fn(&[u8; BLOCK]) -> Masks,
+) -> usize {
     let mut depth: u64 = 1;
     let mut inside_string: u64 = 0;
     let mut escape_carry: u64 = 0;
@@ -114,24 +131,101 @@ fn classify(block: &[u8; BLOCK]) -> Masks {
         let case_bit = _mm_set1_epi8(0x20);
         let open = _mm_set1_epi8(b'{' as i8);
         let close = _mm_set1_epi8(b'}' as i8);
-        let mut masks = Masks { quote: 0, backslash: 0, open: 0, close: 0 };
+        let mut masks = Masks {
+            quote: 0,
+            backslash: 0,
+            open: 0,
+            close: 0,
+        };
         for lane in 0..4 {
             let bytes = _mm_loadu_si128(block.as_ptr().add(lane * 16) as *const __m128i);
             let folded = _mm_or_si128(bytes, case_bit);
             let shift = lane * 16;
             masks.quote |= (_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, quote)) as u16 as u64) << shift;
-            masks.backslash |= (_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, backslash)) as u16 as u64) << shift;
+            masks.backslash |=
+                (_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, backslash)) as u16 as u64) << shift;
             masks.open |= (_mm_movemask_epi8(_mm_cmpeq_epi8(folded, open)) as u16 as u64) << shift;
-            masks.close |= (_mm_movemask_epi8(_mm_cmpeq_epi8(folded, close)) as u16 as u64) << shift;
+            masks.close |=
+                (_mm_movemask_epi8(_mm_cmpeq_epi8(folded, close)) as u16 as u64) << shift;
         }
         masks
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    use super::{BLOCK, Masks, container_end_with};
+
+    /// 0 = not probed yet, 1 = absent, 2 = present.
+    static AVX2: AtomicU8 = AtomicU8::new(0);
+
+    #[inline(always)]
+    pub(super) fn available() -> bool {
+        match AVX2.load(Ordering::Relaxed) {
+            2 => true,
+            1 => false,
+            _ => {
+                let present = std::arch::is_x86_feature_detected!("avx2");
+                AVX2.store(if present { 2 } else { 1 }, Ordering::Relaxed);
+                present
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn container_end(bytes: &[u8], start: usize) -> usize {
+        // SAFETY: this function only runs where AVX2 is available (its own target feature).
+        container_end_with(bytes, start, |block: &[u8; BLOCK]| unsafe {
+            classify(block)
+        })
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn classify(block: &[u8; BLOCK]) -> Masks {
+        use std::arch::x86_64::*;
+        // SAFETY: both loads read 32 bytes inside `block`; AVX2 is enabled for this function.
+        unsafe {
+            let quote = _mm256_set1_epi8(b'"' as i8);
+            let backslash = _mm256_set1_epi8(b'\\' as i8);
+            let case_bit = _mm256_set1_epi8(0x20);
+            let open = _mm256_set1_epi8(b'{' as i8);
+            let close = _mm256_set1_epi8(b'}' as i8);
+            let mut masks = Masks {
+                quote: 0,
+                backslash: 0,
+                open: 0,
+                close: 0,
+            };
+            for lane in 0..2 {
+                let bytes = _mm256_loadu_si256(block.as_ptr().add(lane * 32) as *const __m256i);
+                let folded = _mm256_or_si256(bytes, case_bit);
+                let shift = lane * 32;
+                masks.quote |=
+                    (_mm256_movemask_epi8(_mm256_cmpeq_epi8(bytes, quote)) as u32 as u64) << shift;
+                masks.backslash |= (_mm256_movemask_epi8(_mm256_cmpeq_epi8(bytes, backslash)) as u32
+                    as u64)
+                    << shift;
+                masks.open |=
+                    (_mm256_movemask_epi8(_mm256_cmpeq_epi8(folded, open)) as u32 as u64) << shift;
+                masks.close |=
+                    (_mm256_movemask_epi8(_mm256_cmpeq_epi8(folded, close)) as u32 as u64) << shift;
+            }
+            masks
+        }
     }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
 fn classify(block: &[u8; BLOCK]) -> Masks {
-    let mut masks = Masks { quote: 0, backslash: 0, open: 0, close: 0 };
+    let mut masks = Masks {
+        quote: 0,
+        backslash: 0,
+        open: 0,
+        close: 0,
+    };
     for (idx, &byte) in block.iter().enumerate() {
         let bit = 1u64 << idx;
         match byte {
@@ -160,7 +254,11 @@ mod tests {
         check(r#"{"a":[1,{"b":"}"}],"c":"\"]"}, tail"#, ", tail");
         check(r#"["\\", "]"] rest"#, " rest");
         check(r#"["\\\"]", 1] rest"#, " rest");
-        let long = format!(r#"{{"k":"{}","l":[{}]}}!"#, "\\\"}".repeat(40), "[1],".repeat(50) + "2");
+        let long = format!(
+            r#"{{"k":"{}","l":[{}]}}!"#,
+            "\\\"}".repeat(40),
+            "[1],".repeat(50) + "2"
+        );
         check(&long, "!");
         check("[[[", "");
         let escapes_at_block_edge = format!("[\"{}\\\"]\"]!", "a".repeat(60));

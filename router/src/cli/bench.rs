@@ -58,7 +58,8 @@ struct Events {
 
 impl Events {
     fn load(path: &Path) -> anyhow::Result<Events> {
-        let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let file =
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
         let mut bytes = Vec::new();
         if path.extension().is_some_and(|ext| ext == "gz") {
             flate2::read::MultiGzDecoder::new(file).read_to_end(&mut bytes)
@@ -81,17 +82,29 @@ impl Events {
     }
 
     fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        self.lines.iter().map(|&(start, end)| &self.bytes[start..end])
+        self.lines
+            .iter()
+            .map(|&(start, end)| &self.bytes[start..end])
     }
 }
 
 fn memchr_lines(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    bytes.iter().enumerate().filter(|(_, byte)| **byte == b'\n').map(|(idx, _)| idx)
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, byte)| **byte == b'\n')
+        .map(|(idx, _)| idx)
 }
 
 pub(crate) fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
-    let BenchCommand::Match { rules, events, category, runs } = command;
-    let text = std::fs::read_to_string(&rules).with_context(|| format!("reading {}", rules.display()))?;
+    let BenchCommand::Match {
+        rules,
+        events,
+        category,
+        runs,
+    } = command;
+    let text =
+        std::fs::read_to_string(&rules).with_context(|| format!("reading {}", rules.display()))?;
     let categories: BTreeMap<String, Category> =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", rules.display()))?;
     for name in &category {
@@ -101,7 +114,11 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     }
     let runs = runs.max(1);
     let mut datasets: BTreeMap<String, Events> = BTreeMap::new();
-    let primary_shape = if events.to_string_lossy().contains("citylots2") { "citylots2" } else { "citylots" };
+    let primary_shape = if events.to_string_lossy().contains("citylots2") {
+        "citylots2"
+    } else {
+        "citylots"
+    };
     println!("# switchyard bench match: one thread, median of {runs} pass(es) over every event");
     let mut all_ok = true;
     let mut floor_printed = false;
@@ -120,7 +137,10 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                     datasets.insert(spec.dataset.clone(), loaded);
                 }
                 Err(error) => {
-                    println!("{name} skipped: dataset {} not loaded: {error:#}", spec.dataset);
+                    println!(
+                        "{name} skipped: dataset {} not loaded: {error:#}",
+                        spec.dataset
+                    );
                     continue;
                 }
             }
@@ -128,12 +148,20 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         let dataset = &datasets[&spec.dataset];
         if !floor_printed && spec.dataset == primary_shape {
             let floor = median_of((0..runs).map(|_| serde_json_floor(dataset)).collect());
-            println!("FLOOR serde_json_validate_events_per_sec={:.0} events={}", floor, dataset.lines.len());
+            println!(
+                "FLOOR serde_json_validate_events_per_sec={:.0} events={}",
+                floor,
+                dataset.lines.len()
+            );
             floor_printed = true;
         }
         all_ok &= bench_category(name, spec, dataset, runs)?;
     }
-    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn serde_json_floor(events: &Events) -> f64 {
@@ -146,7 +174,12 @@ fn serde_json_floor(events: &Events) -> f64 {
     events.lines.len() as f64 / started.elapsed().as_secs_f64()
 }
 
-fn bench_category(name: &str, spec: &Category, events: &Events, runs: usize) -> anyhow::Result<bool> {
+fn bench_category(
+    name: &str,
+    spec: &Category,
+    events: &Events,
+    runs: usize,
+) -> anyhow::Result<bool> {
     let rule_names: Vec<&String> = spec.rules.keys().collect();
     let matcher: Matcher<usize> = Matcher::new();
     let mut unsupported = None;
@@ -188,7 +221,9 @@ fn bench_category(name: &str, spec: &Category, events: &Events, runs: usize) -> 
     let trusted = median_of(trusted);
     let validated = median_of(validated);
     let peers = peers::measure(spec, events, runs);
-    let mut line = format!("{name} events_per_sec={trusted:.0} validated_events_per_sec={validated:.0} counts={verdict}");
+    let mut line = format!(
+        "{name} events_per_sec={trusted:.0} validated_events_per_sec={validated:.0} counts={verdict}"
+    );
     if let Some((peer_rate, peer_verdict)) = peers {
         match peer_rate {
             Some(rate) => line.push_str(&format!(
@@ -202,15 +237,27 @@ fn bench_category(name: &str, spec: &Category, events: &Events, runs: usize) -> 
     Ok(ok)
 }
 
-fn counts_verdict(names: &[&String], expected: &BTreeMap<String, u64>, trusted: &[u64], validated: &[u64]) -> String {
+fn counts_verdict(
+    names: &[&String],
+    expected: &BTreeMap<String, u64>,
+    trusted: &[u64],
+    validated: &[u64],
+) -> String {
     let mut mismatches = Vec::new();
     for (idx, name) in names.iter().enumerate() {
         let want = expected.get(*name).copied().unwrap_or(0);
         if trusted[idx] != want || validated[idx] != want {
-            mismatches.push(format!("{name}:want={want},got={}", trusted[idx].max(validated[idx])));
+            mismatches.push(format!(
+                "{name}:want={want},got={}",
+                trusted[idx].max(validated[idx])
+            ));
         }
     }
-    if mismatches.is_empty() { "OK".to_string() } else { format!("MISMATCH {}", mismatches.join(" ")) }
+    if mismatches.is_empty() {
+        "OK".to_string()
+    } else {
+        format!("MISMATCH {}", mismatches.join(" "))
+    }
 }
 
 #[cfg(feature = "bench-peers")]
@@ -219,7 +266,11 @@ mod peers {
     use super::{Category, Events, median_of};
     use std::time::Instant;
 
-    pub(super) fn measure(spec: &Category, events: &Events, runs: usize) -> Option<(Option<f64>, String)> {
+    pub(super) fn measure(
+        spec: &Category,
+        events: &Events,
+        runs: usize,
+    ) -> Option<(Option<f64>, String)> {
         let mut quamina = quamina::Quamina::<usize>::new();
         for (idx, (name, pattern)) in spec.rules.iter().enumerate() {
             if let Err(error) = quamina.add_pattern(idx, pattern.get()) {
@@ -250,7 +301,11 @@ mod peers {
 mod peers {
     use super::{Category, Events};
 
-    pub(super) fn measure(_spec: &Category, _events: &Events, _runs: usize) -> Option<(Option<f64>, String)> {
+    pub(super) fn measure(
+        _spec: &Category,
+        _events: &Events,
+        _runs: usize,
+    ) -> Option<(Option<f64>, String)> {
         None
     }
 }

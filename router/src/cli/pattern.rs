@@ -64,13 +64,17 @@ fn text_of(raw: &RawValue) -> Result<String, String> {
 
 fn test_line(line: &str) -> serde_json::Value {
     let outcome = (|| -> Result<bool, String> {
-        let parsed: TestLine<'_> =
-            serde_json::from_str(line).map_err(|error| format!("the line is not a JSON object: {error}"))?;
+        let parsed: TestLine<'_> = serde_json::from_str(line)
+            .map_err(|error| format!("the line is not a JSON object: {error}"))?;
         let pattern = text_of(parsed.pattern.ok_or("the line has no \"pattern\"")?)?;
         let event = text_of(parsed.event.ok_or("the line has no \"event\"")?)?;
         let matcher = Matcher::new();
-        matcher.add((), &pattern).map_err(|error| format!("invalid pattern: {error}"))?;
-        let found = matcher.matches(event.as_bytes()).map_err(|error| format!("invalid event: {error}"))?;
+        matcher
+            .add((), &pattern)
+            .map_err(|error| format!("invalid pattern: {error}"))?;
+        let found = matcher
+            .matches(event.as_bytes())
+            .map_err(|error| format!("invalid event: {error}"))?;
         Ok(!found.is_empty())
     })();
     match outcome {
@@ -87,7 +91,9 @@ fn test() -> anyhow::Result<ExitCode> {
         let line = line.strip_suffix(b"\r").unwrap_or(&line);
         let result = match std::str::from_utf8(line) {
             Ok(text) => test_line(text),
-            Err(error) => serde_json::json!({ "error": format!("line {} is not UTF-8: {error}", idx + 1) }),
+            Err(error) => {
+                serde_json::json!({ "error": format!("line {} is not UTF-8: {error}", idx + 1) })
+            }
         };
         serde_json::to_writer(&mut stdout, &result)?;
         stdout.write_all(b"\n")?;
@@ -104,7 +110,11 @@ fn check(file: &PathBuf) -> anyhow::Result<ExitCode> {
     };
     match Pattern::parse(text.trim_end(), &Limits::default()) {
         Ok(pattern) => {
-            println!("{}: valid pattern ({} branch(es))", file.display(), pattern.n_branches());
+            println!(
+                "{}: valid pattern ({} branch(es))",
+                file.display(),
+                pattern.n_branches()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {

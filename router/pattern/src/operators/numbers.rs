@@ -25,7 +25,11 @@ pub(crate) fn comparable_value(literal: &[u8]) -> Option<f64> {
     }
     let mut buffer = ryu::Buffer::new();
     let shortest = buffer.format_finite(value);
-    if same_decimal(literal, shortest.as_bytes()) { Some(value) } else { None }
+    if same_decimal(literal, shortest.as_bytes()) {
+        Some(value)
+    } else {
+        None
+    }
 }
 
 /// The bits used as a hash key for numeric equality: equal comparable values give equal keys.
@@ -69,7 +73,11 @@ fn decimal(text: &[u8]) -> Decimal {
                 let rest = rest.strip_prefix('+').unwrap_or(rest);
                 // Exponents beyond i64 cannot be comparable anyway; saturate.
                 exponent = exponent.saturating_add(rest.parse::<i64>().unwrap_or_else(|_| {
-                    if rest.starts_with('-') { i64::MIN / 2 } else { i64::MAX / 2 }
+                    if rest.starts_with('-') {
+                        i64::MIN / 2
+                    } else {
+                        i64::MAX / 2
+                    }
                 }));
                 break;
             }
@@ -83,9 +91,17 @@ fn decimal(text: &[u8]) -> Decimal {
     }
     if digits.is_empty() {
         // Zero has no sign and no exponent.
-        return Decimal { negative: false, digits, exponent: 0 };
+        return Decimal {
+            negative: false,
+            digits,
+            exponent: 0,
+        };
     }
-    Decimal { negative, digits, exponent }
+    Decimal {
+        negative,
+        digits,
+        exponent,
+    }
 }
 
 fn same_decimal(left: &[u8], right: &[u8]) -> bool {
@@ -112,7 +128,11 @@ fn significant_digits(text: &[u8]) -> (usize, i64) {
             b'0'..=b'9' => {
                 leading = false;
                 n_digits += 1;
-                if byte == b'0' { trailing_zeros += 1 } else { trailing_zeros = 0 }
+                if byte == b'0' {
+                    trailing_zeros += 1
+                } else {
+                    trailing_zeros = 0
+                }
                 if !seen_point {
                     int_digits += 1;
                 }
@@ -128,7 +148,11 @@ fn significant_digits(text: &[u8]) -> (usize, i64) {
         }
     }
     let n_digits = n_digits - trailing_zeros;
-    let magnitude = if int_digits > 0 { int_digits } else { -frac_leading_zeros };
+    let magnitude = if int_digits > 0 {
+        int_digits
+    } else {
+        -frac_leading_zeros
+    };
     (n_digits, magnitude.saturating_add(exponent))
 }
 

@@ -1,0 +1,151 @@
+//! Byte-scanning primitives of the event walker, 16 bytes at a time with SSE2 on x86_64 (part of its
+//! baseline) and a plain loop elsewhere. They only find positions; what a position means is decided
+//! by `event.rs`. Every load is bounds-checked against the slice: the tails go byte by byte.
+
+/// What `string_special` found at the returned position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StringScan {
+    /// Position of the first `"`, `\` or control character at or after the start (or the length).
+    pub(crate) pos: usize,
+    /// Whether a byte >= 0x80 was passed on the way (the run needs UTF-8 validation).
+    pub(crate) non_ascii: bool,
+}
+
+/// Finds the first `"` or `\` at or after `pos`; the length of `bytes` when there is none.
+#[inline(always)]
+pub(crate) fn quote_or_backslash(bytes: &[u8], mut pos: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is in the x86_64 baseline; each load reads bytes[pos..pos + 16], in bounds.
+        unsafe {
+            let quote = _mm_set1_epi8(b'"' as i8);
+            let backslash = _mm_set1_epi8(b'\\' as i8);
+            while pos + 16 <= bytes.len() {
+                let chunk = _mm_loadu_si128(bytes.as_ptr().add(pos) as *const __m128i);
+                let found = _mm_or_si128(
+                    _mm_cmpeq_epi8(chunk, quote),
+                    _mm_cmpeq_epi8(chunk, backslash),
+                );
+                let mask = _mm_movemask_epi8(found) as u32;
+                if mask != 0 {
+                    return pos + mask.trailing_zeros() as usize;
+                }
+                pos += 16;
+            }
+        }
+    }
+    while pos < bytes.len() && bytes[pos] != b'"' && bytes[pos] != b'\\' {
+        pos += 1;
+    }
+    pos
+}
+
+/// Finds the first `"`, `\` or control character (< 0x20) at or after `pos`, noting non-ASCII bytes
+/// passed on the way.
+#[inline(always)]
+pub(crate) fn string_special(bytes: &[u8], mut pos: usize) -> StringScan {
+    let mut non_ascii = false;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is in the x86_64 baseline; each load reads bytes[pos..pos + 16], in bounds.
+        unsafe {
+            let quote = _mm_set1_epi8(b'"' as i8);
+            let backslash = _mm_set1_epi8(b'\\' as i8);
+            let control_max = _mm_set1_epi8(0x1f);
+            while pos + 16 <= bytes.len() {
+                let chunk = _mm_loadu_si128(bytes.as_ptr().add(pos) as *const __m128i);
+                // chunk <= 0x1f (unsigned) exactly when max(chunk, 0x1f) == 0x1f.
+                let control = _mm_cmpeq_epi8(_mm_max_epu8(chunk, control_max), control_max);
+                let found = _mm_or_si128(
+                    _mm_or_si128(
+                        _mm_cmpeq_epi8(chunk, quote),
+                        _mm_cmpeq_epi8(chunk, backslash),
+                    ),
+                    control,
+                );
+                let mask = _mm_movemask_epi8(found) as u32;
+                let high = _mm_movemask_epi8(chunk) as u32;
+                if mask != 0 {
+                    let at = mask.trailing_zeros();
+                    non_ascii |= high & ((1u32 << at) - 1) != 0;
+                    return StringScan {
+                        pos: pos + at as usize,
+                        non_ascii,
+                    };
+                }
+                non_ascii |= high != 0;
+                pos += 16;
+            }
+        }
+    }
+    while pos < bytes.len() {
+        let byte = bytes[pos];
+        if byte == b'"' || byte == b'\\' || byte < 0x20 {
+            break;
+        }
+        non_ascii |= byte >= 0x80;
+        pos += 1;
+    }
+    StringScan { pos, non_ascii }
+}
+
+/// The end of the run of ASCII digits starting at `pos`.
+#[inline(always)]
+pub(crate) fn digits_end(bytes: &[u8], mut pos: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is in the x86_64 baseline; each load reads bytes[pos..pos + 16], in bounds.
+        unsafe {
+            let below = _mm_set1_epi8(b'0' as i8 - 1);
+            let above = _mm_set1_epi8(b'9' as i8 + 1);
+            while pos + 16 <= bytes.len() {
+                let chunk = _mm_loadu_si128(bytes.as_ptr().add(pos) as *const __m128i);
+                // Signed compares: bytes >= 0x80 are negative, so they count as non-digits too.
+                let digit =
+                    _mm_and_si128(_mm_cmpgt_epi8(chunk, below), _mm_cmplt_epi8(chunk, above));
+                let mask = !(_mm_movemask_epi8(digit) as u32) & 0xffff;
+                if mask != 0 {
+                    return pos + mask.trailing_zeros() as usize;
+                }
+                pos += 16;
+            }
+        }
+    }
+    while pos < bytes.len() && bytes[pos].is_ascii_digit() {
+        pos += 1;
+    }
+    pos
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scans() {
+        let text = b"abcdefghijklmnopqrstu\"vw";
+        assert_eq!(quote_or_backslash(text, 0), 21);
+        assert_eq!(quote_or_backslash(b"abc", 0), 3);
+        let scan = string_special("abcdefghijklmnopqrstué\u{1}x".as_bytes(), 0);
+        assert_eq!(
+            scan,
+            StringScan {
+                pos: 23,
+                non_ascii: true
+            }
+        );
+        assert_eq!(
+            string_special(b"plain ascii text that is long\"", 0),
+            StringScan {
+                pos: 29,
+                non_ascii: false
+            }
+        );
+        assert_eq!(digits_end(b"12345678901234567890.5", 0), 20);
+        assert_eq!(digits_end(b"12\xc3", 0), 2);
+        assert_eq!(digits_end(b"", 0), 0);
+    }
+}

@@ -1,0 +1,6 @@
+//! Switchyard's integration tests: one binary, one module per area.
+
+mod cli;
+mod conformance;
+mod docs;
+mod engine;
