@@ -13,9 +13,7 @@ fn rules_reference_examples() {
     let mut block: Option<(usize, String)> = None;
     for (idx, line) in text.lines().enumerate() {
         match &mut block {
-            None if line.trim() == "```jsonl pattern-cases" => {
-                block = Some((idx + 2, String::new()))
-            }
+            None if line.trim() == "```jsonl pattern-cases" => block = Some((idx + 2, String::new())),
             None => {}
             Some((start, body)) if line.trim() == "```" => {
                 let origin = format!("rules/README.md block at line {start}");
@@ -28,17 +26,7 @@ fn rules_reference_examples() {
             }
         }
     }
-    assert!(
-        all.len() >= 50,
-        "rules/README.md has only {} checkable examples",
-        all.len()
-    );
+    assert!(all.len() >= 50, "rules/README.md has only {} checkable examples", all.len());
     let failures = cases::failures(&all);
-    assert!(
-        failures.is_empty(),
-        "{} of {} examples failed:\n{}",
-        failures.len(),
-        all.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} examples failed:\n{}", failures.len(), all.len(), failures.join("\n"));
 }

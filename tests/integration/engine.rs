@@ -18,14 +18,9 @@ fn deep_nesting_is_an_error_not_a_crash() {
                 let matcher_event = event.clone();
                 let snapshot = matcher.snapshot();
                 move || {
-                    let validated = snapshot
-                        .matches(matcher_event.as_bytes(), switchyard_pattern::Mode::Validate);
-                    let trusted = snapshot
-                        .matches(matcher_event.as_bytes(), switchyard_pattern::Mode::Trusted);
-                    (
-                        validated.map_err(|e| e.to_string()),
-                        trusted.map_err(|e| e.to_string()),
-                    )
+                    let validated = snapshot.matches(matcher_event.as_bytes(), switchyard_pattern::Mode::Validate);
+                    let trusted = snapshot.matches(matcher_event.as_bytes(), switchyard_pattern::Mode::Trusted);
+                    (validated.map_err(|e| e.to_string()), trusted.map_err(|e| e.to_string()))
                 }
             })
             .unwrap();
@@ -41,17 +36,8 @@ fn deep_nesting_is_an_error_not_a_crash() {
     }
     // Deep nesting under a key no pattern mentions is skipped iteratively, and still limited.
     let event = format!("{{\"z\":{}1{}}}", "[".repeat(10_000), "]".repeat(10_000));
-    assert!(
-        matcher
-            .matches(event.as_bytes())
-            .unwrap_err()
-            .to_string()
-            .contains("nesting deeper than")
-    );
-    assert_eq!(
-        matcher.matches_trusted(event.as_bytes()).unwrap(),
-        Vec::<u32>::new()
-    );
+    assert!(matcher.matches(event.as_bytes()).unwrap_err().to_string().contains("nesting deeper than"));
+    assert_eq!(matcher.matches_trusted(event.as_bytes()).unwrap(), Vec::<u32>::new());
 }
 
 #[test]
@@ -59,25 +45,10 @@ fn huge_numbers_are_errors() {
     let matcher: Matcher<u32> = Matcher::new();
     matcher.add(1, r#"{"a": [{"numeric": [">", 0]}]}"#).unwrap();
     let event = format!("{{\"a\": {}}}", "9".repeat(100_000));
-    assert!(
-        matcher
-            .matches(event.as_bytes())
-            .unwrap_err()
-            .to_string()
-            .contains("number literal")
-    );
+    assert!(matcher.matches(event.as_bytes()).unwrap_err().to_string().contains("number literal"));
     let event = format!("{{\"b\": {}, \"a\": 1}}", "9".repeat(100_000));
-    assert!(
-        matcher
-            .matches(event.as_bytes())
-            .unwrap_err()
-            .to_string()
-            .contains("number literal")
-    );
-    assert_eq!(
-        matcher.matches(br#"{"a": 1e400}"#).unwrap(),
-        Vec::<u32>::new()
-    );
+    assert!(matcher.matches(event.as_bytes()).unwrap_err().to_string().contains("number literal"));
+    assert_eq!(matcher.matches(br#"{"a": 1e400}"#).unwrap(), Vec::<u32>::new());
 }
 
 #[test]
@@ -102,12 +73,7 @@ fn rules_change_while_other_threads_match() {
         })
         .collect();
     for round in 1..200u32 {
-        matcher
-            .add(
-                round,
-                &format!(r#"{{"source": ["stable"], "n": [{round}]}}"#),
-            )
-            .unwrap();
+        matcher.add(round, &format!(r#"{{"source": ["stable"], "n": [{round}]}}"#)).unwrap();
         if round > 1 {
             assert!(matcher.remove(&(round - 1)));
         }
@@ -117,9 +83,7 @@ fn rules_change_while_other_threads_match() {
         assert!(reader.join().unwrap() > 0);
     }
     assert_eq!(matcher.len(), 2);
-    let mut found = matcher
-        .matches(br#"{"source": "stable", "n": 199}"#)
-        .unwrap();
+    let mut found = matcher.matches(br#"{"source": "stable", "n": 199}"#).unwrap();
     found.sort();
     assert_eq!(found, [0, 199]);
 }
@@ -131,17 +95,10 @@ fn matching_cost_does_not_depend_on_unrelated_rules() {
     let matcher: Matcher<u32> = Matcher::new();
     matcher.update(|changes| {
         for idx in 0..10_000u32 {
-            let pattern = format!(
-                r#"{{"detail": {{"id": ["id-{idx}"], "n": [{{"numeric": [">", {idx}]}}]}}}}"#
-            );
-            changes.add_pattern(
-                idx,
-                switchyard_pattern::Pattern::parse(&pattern, matcher.limits()).unwrap(),
-            );
+            let pattern = format!(r#"{{"detail": {{"id": ["id-{idx}"], "n": [{{"numeric": [">", {idx}]}}]}}}}"#);
+            changes.add_pattern(idx, switchyard_pattern::Pattern::parse(&pattern, matcher.limits()).unwrap());
         }
     });
-    let found = matcher
-        .matches(br#"{"detail": {"id": "id-42", "n": 43}}"#)
-        .unwrap();
+    let found = matcher.matches(br#"{"detail": {"id": "id-42", "n": 43}}"#).unwrap();
     assert_eq!(found, [42]);
 }

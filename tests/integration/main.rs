@@ -4,3 +4,4 @@ mod cli;
 mod conformance;
 mod docs;
 mod engine;
+mod properties;

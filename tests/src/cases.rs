@@ -49,18 +49,14 @@ impl Case {
         let added = matcher.add((), &pattern);
         if let Some(expected) = &self.error {
             return match added {
-                Ok(()) => Err(format!(
-                    "pattern accepted, expected an error containing {expected:?}"
-                )),
-                Err(error) if !error.message().contains(expected.as_str()) => Err(format!(
-                    "error {:?}, expected one containing {expected:?}",
-                    error.to_string()
-                )),
+                Ok(()) => Err(format!("pattern accepted, expected an error containing {expected:?}")),
+                Err(error) if !error.message().contains(expected.as_str()) => {
+                    Err(format!("error {:?}, expected one containing {expected:?}", error.to_string()))
+                }
                 Err(error) => match &self.pointer {
-                    Some(pointer) if error.pointer() != pointer => Err(format!(
-                        "error at pointer {:?}, expected {pointer:?}: {error}",
-                        error.pointer()
-                    )),
+                    Some(pointer) if error.pointer() != pointer => {
+                        Err(format!("error at pointer {:?}, expected {pointer:?}: {error}", error.pointer()))
+                    }
                     _ => Ok(()),
                 },
             };
@@ -72,32 +68,23 @@ impl Case {
         let validated = matcher.matches(event.as_bytes());
         if let Some(expected) = &self.event_error {
             return match validated {
-                Ok(found) => Err(format!(
-                    "event accepted (match={}), expected an error {expected:?}",
-                    !found.is_empty()
-                )),
-                Err(error) if !error.to_string().contains(expected.as_str()) => Err(format!(
-                    "event error {:?}, expected one containing {expected:?}",
-                    error.to_string()
-                )),
+                Ok(found) => {
+                    Err(format!("event accepted (match={}), expected an error {expected:?}", !found.is_empty()))
+                }
+                Err(error) if !error.to_string().contains(expected.as_str()) => {
+                    Err(format!("event error {:?}, expected one containing {expected:?}", error.to_string()))
+                }
                 Err(_) => Ok(()),
             };
         }
-        let expected = self
-            .expect_match
-            .ok_or("a case needs one of match / error / event_error")?;
+        let expected = self.expect_match.ok_or("a case needs one of match / error / event_error")?;
         let found = validated.map_err(|error| format!("event rejected: {error}"))?;
         if found.is_empty() == expected {
             return Err(format!("match={}, expected {expected}", !found.is_empty()));
         }
-        let trusted = matcher
-            .matches_trusted(event.as_bytes())
-            .map_err(|error| format!("trusted: {error}"))?;
+        let trusted = matcher.matches_trusted(event.as_bytes()).map_err(|error| format!("trusted: {error}"))?;
         if trusted.is_empty() == expected {
-            return Err(format!(
-                "trusted match={}, expected {expected}",
-                !trusted.is_empty()
-            ));
+            return Err(format!("trusted match={}, expected {expected}", !trusted.is_empty()));
         }
         Ok(())
     }
@@ -109,13 +96,9 @@ pub fn parse_lines(origin: &str, text: &str) -> Vec<(String, Case)> {
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(idx, line)| {
-            let case: Case = serde_json::from_str(line)
-                .unwrap_or_else(|error| panic!("{origin}:{}: not a case: {error}", idx + 1));
-            let label = format!(
-                "{origin}:{} {}",
-                idx + 1,
-                case.name.clone().unwrap_or_default()
-            );
+            let case: Case =
+                serde_json::from_str(line).unwrap_or_else(|error| panic!("{origin}:{}: not a case: {error}", idx + 1));
+            let label = format!("{origin}:{} {}", idx + 1, case.name.clone().unwrap_or_default());
             (label, case)
         })
         .collect()
@@ -123,8 +106,5 @@ pub fn parse_lines(origin: &str, text: &str) -> Vec<(String, Case)> {
 
 /// Runs cases and returns one line per failure.
 pub fn failures(cases: &[(String, Case)]) -> Vec<String> {
-    cases
-        .iter()
-        .filter_map(|(label, case)| case.check().err().map(|why| format!("{label}: {why}")))
-        .collect()
+    cases.iter().filter_map(|(label, case)| case.check().err().map(|why| format!("{label}: {why}"))).collect()
 }

@@ -2,6 +2,8 @@
 //! tests, a naive reference matcher and generators.
 
 pub mod cases;
+pub mod generate;
+pub mod reference;
 
 use std::path::PathBuf;
 
@@ -10,10 +12,7 @@ use std::path::PathBuf;
 pub fn switchyard_bin() -> PathBuf {
     let test_exe = std::env::current_exe().expect("the test binary has a path");
     // target/<profile>/deps/integration-<hash> → target/<profile>/switchyard
-    let profile_dir = test_exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
+    let profile_dir = test_exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
     let bin = profile_dir.join("switchyard");
     assert!(
         bin.exists(),

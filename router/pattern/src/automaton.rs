@@ -11,8 +11,9 @@
 //!   each `exists: false`-style condition without a hit has no leaf at its path, and the hits can be
 //!   chosen from one element of every array they share (array consistency).
 //!
-//! Per event the work is: hits counted per branch with epoch-stamped counters (never cleared), then
-//! only the branches whose counters completed are verified. Nothing here allocates per event once the
+//! Per event the work is: conditions hit are stamped with the event's epoch (never cleared); each
+//! branch has one key condition, its least shared required one, and only branches whose key was hit
+//! are verified after the walk. Nothing here allocates per event once the
 //! thread's scratch has grown to the automaton's size.
 
 use rustc_hash::FxHashMap;
@@ -58,14 +59,14 @@ struct Node {
 struct Condition {
     field: u32,
     absent_ok: bool,
-    branches: Vec<u32>,
+    /// Branches for which this is the key condition: a hit makes them candidates.
+    keyed: Vec<u32>,
 }
 
 #[derive(Debug)]
 struct Branch {
     rule: u32,
     conditions: Box<[u32]>,
-    n_required: u32,
 }
 
 /// The compiled form of a set of rules. Immutable once built; `Matcher` swaps whole automata.
@@ -96,9 +97,7 @@ impl Automaton {
         let found = self.lookup(node, key);
         // Pattern segments never contain '.', so a dotted key can only match as a path: "a.b" → a → b.
         if found.is_none() && key.contains(&b'.') {
-            return key
-                .split(|&byte| byte == b'.')
-                .try_fold(node, |node, segment| self.lookup(node, segment));
+            return key.split(|&byte| byte == b'.').try_fold(node, |node, segment| self.lookup(node, segment));
         }
         found
     }
@@ -152,20 +151,7 @@ impl Automaton {
         if scratch.condition_hit[idx] != epoch {
             scratch.condition_hit[idx] = epoch;
             scratch.condition_head[idx] = NO_HIT;
-            let info = &self.conditions[idx];
-            if !info.absent_ok {
-                for &branch in &info.branches {
-                    let branch_idx = branch as usize;
-                    if scratch.branch_epoch[branch_idx] != epoch {
-                        scratch.branch_epoch[branch_idx] = epoch;
-                        scratch.branch_count[branch_idx] = 0;
-                    }
-                    scratch.branch_count[branch_idx] += 1;
-                    if scratch.branch_count[branch_idx] == self.branches[branch_idx].n_required {
-                        scratch.candidates.push(branch);
-                    }
-                }
-            }
+            scratch.candidates.extend_from_slice(&self.conditions[idx].keyed);
         }
         if scratch.trail.is_empty() {
             // A hit outside arrays of objects is compatible with every other hit.
@@ -205,7 +191,7 @@ impl Automaton {
             let idx = condition as usize;
             if scratch.condition_hit[idx] != epoch {
                 let info = &self.conditions[idx];
-                // Unhit and required cannot happen for a candidate; unhit and absent_ok needs absence.
+                // Unhit: fine only for an absent_ok condition whose field has no leaf.
                 if !info.absent_ok || scratch.field_seen[info.field as usize] == epoch {
                     return false;
                 }
@@ -220,10 +206,7 @@ impl Automaton {
             .conditions
             .iter()
             .copied()
-            .filter(|&c| {
-                scratch.condition_hit[c as usize] == epoch
-                    && scratch.condition_free[c as usize] != epoch
-            })
+            .filter(|&c| scratch.condition_hit[c as usize] == epoch && scratch.condition_free[c as usize] != epoch)
             .collect();
         constrained.sort_by_key(|&c| chain_len(scratch, c));
         let mut chosen = Vec::with_capacity(constrained.len());
@@ -249,10 +232,7 @@ fn consistent_choice(scratch: &Scratch, conditions: &[u32], chosen: &mut Vec<u32
     let mut hit = scratch.condition_head[condition as usize];
     while hit != NO_HIT {
         let trail = scratch.trail_of(hit);
-        if chosen
-            .iter()
-            .all(|&other| compatible(trail, scratch.trail_of(other)))
-        {
+        if chosen.iter().all(|&other| compatible(trail, scratch.trail_of(other))) {
             chosen.push(hit);
             if consistent_choice(scratch, rest, chosen) {
                 return true;
@@ -292,8 +272,6 @@ pub(crate) struct Scratch {
     condition_hit: Vec<u32>,
     condition_free: Vec<u32>,
     condition_head: Vec<u32>,
-    branch_epoch: Vec<u32>,
-    branch_count: Vec<u32>,
     field_seen: Vec<u32>,
     rule_reported: Vec<u32>,
     candidates: Vec<u32>,
@@ -317,19 +295,13 @@ impl Scratch {
         grow(&mut self.condition_hit, automaton.conditions.len());
         grow(&mut self.condition_free, automaton.conditions.len());
         grow(&mut self.condition_head, automaton.conditions.len());
-        grow(&mut self.branch_epoch, automaton.branches.len());
-        grow(&mut self.branch_count, automaton.branches.len());
         grow(&mut self.field_seen, automaton.fields.len());
         grow(&mut self.rule_reported, n_rules);
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
-            for stamps in [
-                &mut self.condition_hit,
-                &mut self.condition_free,
-                &mut self.branch_epoch,
-                &mut self.field_seen,
-                &mut self.rule_reported,
-            ] {
+            for stamps in
+                [&mut self.condition_hit, &mut self.condition_free, &mut self.field_seen, &mut self.rule_reported]
+            {
                 stamps.fill(0);
             }
             self.epoch = 1;
@@ -353,7 +325,7 @@ impl Scratch {
 }
 
 /// A byte trie mapping texts to items; `for_each_prefix_of` reports every stored text that is a
-/// prefix of the query.
+/// prefix of the query. Nodes with many children get a dense table after `seal`.
 #[derive(Debug, Default)]
 struct ByteTrie {
     nodes: Vec<TrieNode>,
@@ -362,7 +334,20 @@ struct ByteTrie {
 #[derive(Debug, Default)]
 struct TrieNode {
     next: Vec<(u8, u32)>,
+    dense: Option<Box<[u32; 256]>>,
     items: Vec<u32>,
+}
+
+const NO_NODE: u32 = u32::MAX;
+
+impl TrieNode {
+    #[inline(always)]
+    fn child(&self, byte: u8) -> Option<u32> {
+        match &self.dense {
+            Some(table) => Some(table[byte as usize]).filter(|&next| next != NO_NODE),
+            None => self.next.iter().find(|(b, _)| *b == byte).map(|&(_, next)| next),
+        }
+    }
 }
 
 impl ByteTrie {
@@ -385,6 +370,18 @@ impl ByteTrie {
         self.nodes[node].items.push(item);
     }
 
+    fn seal(&mut self) {
+        for node in &mut self.nodes {
+            if node.next.len() > 8 {
+                let mut table = Box::new([NO_NODE; 256]);
+                for &(byte, next) in &node.next {
+                    table[byte as usize] = next;
+                }
+                node.dense = Some(table);
+            }
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
@@ -396,8 +393,8 @@ impl ByteTrie {
         };
         node.items.iter().for_each(|&item| found(item));
         for byte in text {
-            match node.next.iter().find(|(b, _)| *b == byte) {
-                Some(&(_, next)) => {
+            match node.child(byte) {
+                Some(next) => {
                     node = &self.nodes[next as usize];
                     node.items.iter().for_each(|&item| found(item));
                 }
@@ -443,29 +440,16 @@ impl FieldIndex {
         match matcher {
             ValueMatcher::Exact(exact) => match exact {
                 Exact::String(text) => {
-                    self.strings
-                        .entry(text.as_bytes().into())
-                        .or_default()
-                        .push(condition);
+                    self.strings.entry(text.as_bytes().into()).or_default().push(condition);
                     if let Some(ip) = parse_ip(text.as_bytes()) {
                         self.ips.entry(ip).or_default().push(condition);
                     }
                 }
-                Exact::Exactly(text) => self
-                    .strings
-                    .entry(text.as_bytes().into())
-                    .or_default()
-                    .push(condition),
-                Exact::Number(_, Some(value)) => self
-                    .numbers
-                    .entry(value_key(*value))
-                    .or_default()
-                    .push(condition),
-                Exact::Number(literal, None) => self
-                    .number_literals
-                    .entry(literal.as_bytes().into())
-                    .or_default()
-                    .push(condition),
+                Exact::Exactly(text) => self.strings.entry(text.as_bytes().into()).or_default().push(condition),
+                Exact::Number(_, Some(value)) => self.numbers.entry(value_key(*value)).or_default().push(condition),
+                Exact::Number(literal, None) => {
+                    self.number_literals.entry(literal.as_bytes().into()).or_default().push(condition)
+                }
                 Exact::True => self.trues.push(condition),
                 Exact::False => self.falses.push(condition),
                 Exact::Null => self.nulls.push(condition),
@@ -474,25 +458,19 @@ impl FieldIndex {
                 self.folded_prefixes.insert(affix.text.bytes(), condition)
             }
             ValueMatcher::Prefix(affix) => self.prefixes.insert(affix.text.bytes(), condition),
-            ValueMatcher::Suffix(affix) if affix.ignore_case => self
-                .folded_suffixes
-                .insert(affix.text.bytes().rev(), condition),
-            ValueMatcher::Suffix(affix) => {
-                self.suffixes.insert(affix.text.bytes().rev(), condition)
+            ValueMatcher::Suffix(affix) if affix.ignore_case => {
+                self.folded_suffixes.insert(affix.text.bytes().rev(), condition)
             }
-            ValueMatcher::EqualsIgnoreCase(folded) => self
-                .folded_equals
-                .entry(folded.clone())
-                .or_default()
-                .push(condition),
+            ValueMatcher::Suffix(affix) => self.suffixes.insert(affix.text.bytes().rev(), condition),
+            ValueMatcher::EqualsIgnoreCase(folded) => {
+                self.folded_equals.entry(folded.clone()).or_default().push(condition)
+            }
             ValueMatcher::Wildcard(wildcard) => {
                 let idx = self.wildcards.len() as u32;
                 if wildcard.pieces.len() == 1 || !wildcard.head().is_empty() {
-                    self.wildcard_heads
-                        .insert(wildcard.head().iter().copied(), idx);
+                    self.wildcard_heads.insert(wildcard.head().iter().copied(), idx);
                 } else if !wildcard.tail().is_empty() {
-                    self.wildcard_tails
-                        .insert(wildcard.tail().iter().rev().copied(), idx);
+                    self.wildcard_tails.insert(wildcard.tail().iter().rev().copied(), idx);
                 } else {
                     self.wildcard_rest.push(idx);
                 }
@@ -509,6 +487,16 @@ impl FieldIndex {
 
     fn seal(&mut self, ranges: Vec<(Range, u32)>) {
         self.ranges = NumericIndex::build(&ranges);
+        for trie in [
+            &mut self.prefixes,
+            &mut self.suffixes,
+            &mut self.folded_prefixes,
+            &mut self.folded_suffixes,
+            &mut self.wildcard_heads,
+            &mut self.wildcard_tails,
+        ] {
+            trie.seal();
+        }
         self.has_string_extras = !self.ips.is_empty()
             || !self.prefixes.is_empty()
             || !self.suffixes.is_empty()
@@ -519,13 +507,9 @@ impl FieldIndex {
             || !self.cidrs.is_empty();
         self.needs_number_value = !self.numbers.is_empty()
             || !self.ranges.is_empty()
-            || self
-                .anything_buts
-                .iter()
-                .any(|(anything_but, _)| anything_but.is_numeric());
-        self.needs_fold = !self.folded_equals.is_empty()
-            || !self.folded_prefixes.is_empty()
-            || !self.folded_suffixes.is_empty();
+            || self.anything_buts.iter().any(|(anything_but, _)| anything_but.is_numeric());
+        self.needs_fold =
+            !self.folded_equals.is_empty() || !self.folded_prefixes.is_empty() || !self.folded_suffixes.is_empty();
     }
 
     #[inline]
@@ -556,8 +540,7 @@ impl FieldIndex {
                             automaton.hit(condition, scratch);
                         }
                     }
-                    self.ranges
-                        .for_each_containing(value, |condition| automaton.hit(condition, scratch));
+                    self.ranges.for_each_containing(value, |condition| automaton.hit(condition, scratch));
                 }
                 None => {
                     if let Some(conditions) = self.number_literals.get(literal) {
@@ -567,30 +550,15 @@ impl FieldIndex {
                     }
                 }
             },
-            Leaf::True => self
-                .trues
-                .iter()
-                .for_each(|&condition| automaton.hit(condition, scratch)),
-            Leaf::False => self
-                .falses
-                .iter()
-                .for_each(|&condition| automaton.hit(condition, scratch)),
-            Leaf::Null => self
-                .nulls
-                .iter()
-                .for_each(|&condition| automaton.hit(condition, scratch)),
+            Leaf::True => self.trues.iter().for_each(|&condition| automaton.hit(condition, scratch)),
+            Leaf::False => self.falses.iter().for_each(|&condition| automaton.hit(condition, scratch)),
+            Leaf::Null => self.nulls.iter().for_each(|&condition| automaton.hit(condition, scratch)),
         }
     }
 
     fn evaluate_string_extras(&self, automaton: &Automaton, text: &[u8], scratch: &mut Scratch) {
-        self.prefixes
-            .for_each_prefix_of(text.iter().copied(), |condition| {
-                automaton.hit(condition, scratch)
-            });
-        self.suffixes
-            .for_each_prefix_of(text.iter().rev().copied(), |condition| {
-                automaton.hit(condition, scratch)
-            });
+        self.prefixes.for_each_prefix_of(text.iter().copied(), |condition| automaton.hit(condition, scratch));
+        self.suffixes.for_each_prefix_of(text.iter().rev().copied(), |condition| automaton.hit(condition, scratch));
         if !self.wildcards.is_empty() {
             let try_wildcard = |idx: u32, scratch: &mut Scratch| {
                 let (wildcard, condition) = &self.wildcards[idx as usize];
@@ -598,10 +566,8 @@ impl FieldIndex {
                     automaton.hit(*condition, scratch);
                 }
             };
-            self.wildcard_heads
-                .for_each_prefix_of(text.iter().copied(), |idx| try_wildcard(idx, scratch));
-            self.wildcard_tails
-                .for_each_prefix_of(text.iter().rev().copied(), |idx| try_wildcard(idx, scratch));
+            self.wildcard_heads.for_each_prefix_of(text.iter().copied(), |idx| try_wildcard(idx, scratch));
+            self.wildcard_tails.for_each_prefix_of(text.iter().rev().copied(), |idx| try_wildcard(idx, scratch));
             for &idx in &self.wildcard_rest {
                 try_wildcard(idx, scratch);
             }
@@ -619,14 +585,9 @@ impl FieldIndex {
                     automaton.hit(condition, scratch);
                 }
             }
-            self.folded_prefixes
-                .for_each_prefix_of(folded.bytes(), |condition| {
-                    automaton.hit(condition, scratch)
-                });
+            self.folded_prefixes.for_each_prefix_of(folded.bytes(), |condition| automaton.hit(condition, scratch));
             self.folded_suffixes
-                .for_each_prefix_of(folded.bytes().rev(), |condition| {
-                    automaton.hit(condition, scratch)
-                });
+                .for_each_prefix_of(folded.bytes().rev(), |condition| automaton.hit(condition, scratch));
             scratch.fold_buffer = folded;
         }
         if !self.ips.is_empty() || !self.cidrs.is_empty() {
@@ -654,6 +615,8 @@ struct Builder {
     conditions: Vec<Condition>,
     condition_ids: FxHashMap<(u32, String), u32>,
     branches: Vec<Branch>,
+    /// Per condition, how many branches require it.
+    n_sharing: Vec<u32>,
     always: Vec<u32>,
 }
 
@@ -665,11 +628,7 @@ impl Builder {
         let mut node = 0usize;
         for segment in path {
             let segment = segment.as_bytes();
-            node = match self.nodes[node]
-                .0
-                .iter()
-                .find(|(name, _)| name.as_ref() == segment)
-            {
+            node = match self.nodes[node].0.iter().find(|(name, _)| name.as_ref() == segment) {
                 Some(&(_, child)) => child as usize,
                 None => {
                     self.nodes.push((Vec::new(), NO_FIELD));
@@ -692,21 +651,17 @@ impl Builder {
             return existing;
         }
         let condition = self.conditions.len() as u32;
+        self.n_sharing.push(0);
         let (index, ranges) = &mut self.fields[field as usize];
         for matcher in &leaf.matchers {
             index.add(matcher, condition, ranges);
         }
-        self.conditions.push(Condition {
-            field,
-            absent_ok: leaf.absent_ok,
-            branches: Vec::new(),
-        });
+        self.conditions.push(Condition { field, absent_ok: leaf.absent_ok, keyed: Vec::new() });
         self.condition_ids.insert(key, condition);
         condition
     }
 
     fn add_branch(&mut self, rule: u32, conditions: &[crate::pattern::Condition]) {
-        let branch = self.branches.len() as u32;
         let mut ids: Vec<u32> = Vec::with_capacity(conditions.len());
         for condition in conditions {
             let field = self.field(&condition.path);
@@ -715,24 +670,34 @@ impl Builder {
                 ids.push(id);
             }
         }
-        let mut n_required = 0;
         for &id in &ids {
             if !self.conditions[id as usize].absent_ok {
-                n_required += 1;
-                self.conditions[id as usize].branches.push(branch);
+                self.n_sharing[id as usize] += 1;
             }
         }
-        if n_required == 0 {
-            self.always.push(branch);
+        self.branches.push(Branch { rule, conditions: ids.into_boxed_slice() });
+    }
+
+    /// Gives every branch its key condition: the required condition shared by the fewest branches, so
+    /// that a common condition (say `"ODD_EVEN": ["E"]` in a thousand rules) does not wake up every
+    /// branch that has it. Branches without required conditions are checked on every event.
+    fn choose_keys(&mut self) {
+        for (branch_idx, branch) in self.branches.iter().enumerate() {
+            let key = branch
+                .conditions
+                .iter()
+                .copied()
+                .filter(|&id| !self.conditions[id as usize].absent_ok)
+                .min_by_key(|&id| self.n_sharing[id as usize]);
+            match key {
+                Some(key) => self.conditions[key as usize].keyed.push(branch_idx as u32),
+                None => self.always.push(branch_idx as u32),
+            }
         }
-        self.branches.push(Branch {
-            rule,
-            conditions: ids.into_boxed_slice(),
-            n_required,
-        });
     }
 
     fn finish(mut self) -> Automaton {
+        self.choose_keys();
         if self.nodes.is_empty() {
             self.nodes.push((Vec::new(), NO_FIELD));
         }
@@ -741,12 +706,7 @@ impl Builder {
             .into_iter()
             .map(|(children, field)| Node {
                 children: if children.len() <= 8 {
-                    Children::Few(
-                        children
-                            .into_iter()
-                            .map(|(name, node)| (tag(&name), name, node))
-                            .collect(),
-                    )
+                    Children::Few(children.into_iter().map(|(name, node)| (tag(&name), name, node)).collect())
                 } else {
                     Children::Many(children.into_iter().collect())
                 },
@@ -761,12 +721,6 @@ impl Builder {
                 index
             })
             .collect();
-        Automaton {
-            nodes,
-            fields,
-            conditions: self.conditions,
-            branches: self.branches,
-            always: self.always,
-        }
+        Automaton { nodes, fields, conditions: self.conditions, branches: self.branches, always: self.always }
     }
 }

@@ -12,17 +12,11 @@ pub struct PatternError {
 
 impl PatternError {
     pub(crate) fn new(pointer: &Pointer, message: impl Into<String>) -> Self {
-        PatternError {
-            pointer: pointer.to_string(),
-            message: message.into(),
-        }
+        PatternError { pointer: pointer.to_string(), message: message.into() }
     }
 
     pub(crate) fn whole(message: impl Into<String>) -> Self {
-        PatternError {
-            pointer: String::new(),
-            message: message.into(),
-        }
+        PatternError { pointer: String::new(), message: message.into() }
     }
 
     /// JSON pointer to the offending part of the pattern (`""` for the whole pattern).

@@ -27,8 +27,7 @@ pub enum Mode {
 }
 
 const INVALID: &str = "invalid JSON";
-const INVALID_STRING: &str =
-    "invalid JSON: bad string (control character, bad escape or lone surrogate)";
+const INVALID_STRING: &str = "invalid JSON: bad string (control character, bad escape or lone surrogate)";
 const INVALID_UTF8: &str = "invalid UTF-8 in a string";
 const TOO_DEEP: &str = "invalid event: nesting deeper than the limit";
 const NOT_OBJECT: &str = "the event must be a JSON object";
@@ -54,21 +53,12 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
         automaton: &'a Automaton,
         scratch: &'a mut Scratch,
     ) -> Result<(), EventError> {
-        let mut walker = Walker::<TRUSTED> {
-            bytes,
-            pos: 0,
-            depth: 0,
-            max_depth,
-            automaton,
-            scratch,
-        };
+        let mut walker = Walker::<TRUSTED> { bytes, pos: 0, depth: 0, max_depth, automaton, scratch };
         walker.skip_whitespace();
         if walker.peek() != Some(b'{') {
             return Err(match walker.peek() {
                 None => EventError::new(walker.pos, "invalid JSON: the event is empty"),
-                Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
-                    EventError::new(walker.pos, NOT_OBJECT)
-                }
+                Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => EventError::new(walker.pos, NOT_OBJECT),
                 Some(_) => EventError::new(walker.pos, INVALID),
             });
         }
@@ -108,10 +98,7 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
     /// Recursion guard of `walk_object` and `walk_array`: the depth limit, and a fresh stack segment
     /// when the thread's stack runs low (deep events on small-stack threads, debug builds).
     #[inline(always)]
-    fn nested(
-        &mut self,
-        walk: impl FnOnce(&mut Self) -> Result<(), EventError>,
-    ) -> Result<(), EventError> {
+    fn nested(&mut self, walk: impl FnOnce(&mut Self) -> Result<(), EventError>) -> Result<(), EventError> {
         stacker::maybe_grow(64 * 1024, 1024 * 1024, || walk(self))
     }
 
@@ -163,19 +150,15 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
     #[inline(always)]
     fn key(&mut self, node: u32) -> Result<Option<u32>, EventError> {
         let start = self.pos + 1;
-        let (end, has_escape) = if TRUSTED {
-            string_end_trusted(self.bytes, start)
-        } else {
-            string_end_validated(self.bytes, start)?
-        };
+        let (end, has_escape) =
+            if TRUSTED { string_end_trusted(self.bytes, start) } else { string_end_validated(self.bytes, start)? };
         self.pos = end + 1;
         if !has_escape {
             return Ok(self.automaton.child(node, &self.bytes[start..end]));
         }
         let mut decoded = std::mem::take(&mut self.scratch.key_buffer);
         decoded.clear();
-        decode_string(self.bytes, start, &mut decoded)
-            .map_err(|offset| EventError::new(offset, INVALID_STRING))?;
+        decode_string(self.bytes, start, &mut decoded).map_err(|offset| EventError::new(offset, INVALID_STRING))?;
         let child = self.automaton.child(node, &decoded);
         self.scratch.key_buffer = decoded;
         Ok(child)
@@ -210,13 +193,11 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
                     decoded.clear();
                     decode_string(self.bytes, start, &mut decoded)
                         .map_err(|offset| EventError::new(offset, INVALID_STRING))?;
-                    self.automaton
-                        .leaf(field, Leaf::String(&decoded), self.scratch);
+                    self.automaton.leaf(field, Leaf::String(&decoded), self.scratch);
                     self.scratch.value_buffer = decoded;
                 } else {
                     let bytes = self.bytes;
-                    self.automaton
-                        .leaf(field, Leaf::String(&bytes[start..end]), self.scratch);
+                    self.automaton.leaf(field, Leaf::String(&bytes[start..end]), self.scratch);
                 }
                 Ok(())
             }
@@ -234,13 +215,8 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
                 if field != NO_FIELD {
                     let bytes = self.bytes;
                     let literal = &bytes[start..end];
-                    let value = if self.automaton.needs_number_value(field) {
-                        comparable_value(literal)
-                    } else {
-                        None
-                    };
-                    self.automaton
-                        .leaf(field, Leaf::Number(literal, value), self.scratch);
+                    let value = if self.automaton.needs_number_value(field) { comparable_value(literal) } else { None };
+                    self.automaton.leaf(field, Leaf::Number(literal, value), self.scratch);
                 }
                 Ok(())
             }
@@ -306,11 +282,7 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
         if TRUSTED {
             self.pos = skip_trusted(self.bytes, self.pos);
         } else {
-            self.pos = skip_validated(
-                self.bytes,
-                self.pos,
-                self.max_depth.saturating_sub(self.depth),
-            )?;
+            self.pos = skip_validated(self.bytes, self.pos, self.max_depth.saturating_sub(self.depth))?;
         }
         Ok(())
     }
@@ -358,10 +330,7 @@ fn string_end_validated(bytes: &[u8], start: usize) -> Result<(usize, bool), Eve
             }
             Some(_) => return Err(EventError::new(at, INVALID_STRING)),
             None => {
-                return Err(EventError::new(
-                    bytes.len(),
-                    "invalid JSON: unterminated string",
-                ));
+                return Err(EventError::new(bytes.len(), "invalid JSON: unterminated string"));
             }
         }
     }
@@ -536,20 +505,12 @@ impl KindStack {
             &mut self.high[idx]
         };
         let bit = 1u64 << (level % 64);
-        if is_object {
-            *word |= bit
-        } else {
-            *word &= !bit
-        }
+        if is_object { *word |= bit } else { *word &= !bit }
     }
 
     #[inline(always)]
     fn is_object(&self, level: usize) -> bool {
-        let word = if level < 64 {
-            self.low
-        } else {
-            self.high[level / 64 - 1]
-        };
+        let word = if level < 64 { self.low } else { self.high[level / 64 - 1] };
         word >> (level % 64) & 1 == 1
     }
 }
@@ -579,10 +540,7 @@ fn skip_key(bytes: &[u8], pos: usize) -> Result<usize, EventError> {
 /// Skips and validates the value at `pos` without recursion; `depth_budget` is how many more levels
 /// of nesting are allowed. Returns the position after the value.
 fn skip_validated(bytes: &[u8], mut pos: usize, depth_budget: usize) -> Result<usize, EventError> {
-    let mut kinds = KindStack {
-        low: 0,
-        high: Vec::new(),
-    };
+    let mut kinds = KindStack { low: 0, high: Vec::new() };
     let mut depth = 0usize;
     'value: loop {
         pos = skip_ws(bytes, pos);
@@ -659,19 +617,10 @@ mod tests {
     #[test]
     fn validated_skip() {
         assert_eq!(skip(r#"{"a":{},"b":[],"c":[{},[]]} tail"#, 10), Ok(27));
-        assert_eq!(
-            skip(r#"[1, -0.5e+3, "x\u00e9\"", true, false, null]"#, 10),
-            Ok(44)
-        );
+        assert_eq!(skip(r#"[1, -0.5e+3, "x\u00e9\"", true, false, null]"#, 10), Ok(44));
         assert_eq!(skip(&("[".repeat(100) + &"]".repeat(100)), 100), Ok(200));
-        assert_eq!(
-            skip(&("[".repeat(101) + &"]".repeat(101)), 100),
-            Err(TOO_DEEP)
-        );
-        assert_eq!(
-            skip(&("[".repeat(10_000) + &"]".repeat(10_000)), 20_000),
-            Ok(20_000)
-        );
+        assert_eq!(skip(&("[".repeat(101) + &"]".repeat(101)), 100), Err(TOO_DEEP));
+        assert_eq!(skip(&("[".repeat(10_000) + &"]".repeat(10_000)), 20_000), Ok(20_000));
         for bad in [
             r#"{"a":1,}"#,
             "[1,]",

@@ -90,10 +90,7 @@ pub(crate) struct SyntaxError {
 const MAX_DEPTH: usize = 128;
 
 pub(crate) fn parse(text: &str) -> Result<Json, SyntaxError> {
-    let mut reader = Reader {
-        bytes: text.as_bytes(),
-        pos: 0,
-    };
+    let mut reader = Reader { bytes: text.as_bytes(), pos: 0 };
     reader.skip_whitespace();
     let value = reader.value(0)?;
     reader.skip_whitespace();
@@ -112,19 +109,9 @@ impl Reader<'_> {
     fn error(&self, message: &str) -> SyntaxError {
         let before = &self.bytes[..self.pos.min(self.bytes.len())];
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let line_start = before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |idx| idx + 1);
-        let column = String::from_utf8_lossy(&before[line_start..])
-            .chars()
-            .count()
-            + 1;
-        SyntaxError {
-            line,
-            column,
-            message: message.to_string(),
-        }
+        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |idx| idx + 1);
+        let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+        SyntaxError { line, column, message: message.to_string() }
     }
 
     fn skip_whitespace(&mut self) {

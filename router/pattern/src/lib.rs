@@ -58,12 +58,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_pattern_chars: 2048,
-            max_or_combinations: 1000,
-            max_wildcard_score: 16,
-            max_event_depth: 1000,
-        }
+        Limits { max_pattern_chars: 2048, max_or_combinations: 1000, max_wildcard_score: 16, max_event_depth: 1000 }
     }
 }
 
@@ -112,17 +107,9 @@ impl<R: Clone + Eq + Hash> Matcher<R> {
 
     /// An empty matcher with the given limits.
     pub fn with_limits(limits: Limits) -> Self {
-        let rules = RuleList {
-            ids: Vec::new(),
-            patterns: Vec::new(),
-            positions: HashMap::new(),
-        };
+        let rules = RuleList { ids: Vec::new(), patterns: Vec::new(), positions: HashMap::new() };
         let compiled = Compiled::build(&rules, &limits);
-        Matcher {
-            limits,
-            rules: Mutex::new(rules),
-            current: ArcSwap::from_pointee(compiled),
-        }
+        Matcher { limits, rules: Mutex::new(rules), current: ArcSwap::from_pointee(compiled) }
     }
 
     /// The limits patterns are validated against.
@@ -147,10 +134,7 @@ impl<R: Clone + Eq + Hash> Matcher<R> {
     /// Applies many changes and publishes them as one new automaton: the way to load or replace a
     /// whole rule set, since every publication recompiles.
     pub fn update(&self, apply: impl FnOnce(&mut Changes<'_, R>)) {
-        let mut rules = self
-            .rules
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut rules = self.rules.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut changes = Changes { rules: &mut rules };
         apply(&mut changes);
         let compiled = Compiled::build(&rules, &self.limits);
@@ -196,9 +180,7 @@ impl<R: Clone + Eq + Hash> Changes<'_, R> {
         match self.rules.positions.get(&id) {
             Some(&position) => self.rules.patterns[position].push(pattern),
             None => {
-                self.rules
-                    .positions
-                    .insert(id.clone(), self.rules.ids.len());
+                self.rules.positions.insert(id.clone(), self.rules.ids.len());
                 self.rules.ids.push(id);
                 self.rules.patterns.push(vec![pattern]);
             }
@@ -228,18 +210,14 @@ impl<R: Clone + Eq + Hash> Changes<'_, R> {
 
 impl<R: Clone> Compiled<R> {
     fn build(rules: &RuleList<R>, limits: &Limits) -> Self {
-        let automaton = Automaton::build(rules.patterns.iter().enumerate().flat_map(
-            |(rule_idx, patterns)| {
-                patterns
-                    .iter()
-                    .map(move |pattern| (rule_idx as u32, &**pattern))
-            },
-        ));
-        Compiled {
-            automaton,
-            ids: rules.ids.clone(),
-            max_event_depth: limits.max_event_depth,
-        }
+        let automaton = Automaton::build(
+            rules
+                .patterns
+                .iter()
+                .enumerate()
+                .flat_map(|(rule_idx, patterns)| patterns.iter().map(move |pattern| (rule_idx as u32, &**pattern))),
+        );
+        Compiled { automaton, ids: rules.ids.clone(), max_event_depth: limits.max_event_depth }
     }
 
     /// Number of rules in this state.
@@ -260,12 +238,7 @@ impl<R: Clone> Compiled<R> {
     }
 
     /// Calls `found` once for each rule matching `event`, without allocating.
-    pub fn for_each_match(
-        &self,
-        event: &[u8],
-        mode: Mode,
-        mut found: impl FnMut(&R),
-    ) -> Result<(), EventError> {
+    pub fn for_each_match(&self, event: &[u8], mode: Mode, mut found: impl FnMut(&R)) -> Result<(), EventError> {
         let mut report = |rule: u32| found(&self.ids[rule as usize]);
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut scratch) => self.run(event, mode, &mut scratch, &mut report),
@@ -283,12 +256,8 @@ impl<R: Clone> Compiled<R> {
     ) -> Result<(), EventError> {
         scratch.begin(&self.automaton, self.ids.len());
         match mode {
-            Mode::Trusted => {
-                event::Walker::<true>::run(event, self.max_event_depth, &self.automaton, scratch)?
-            }
-            Mode::Validate => {
-                event::Walker::<false>::run(event, self.max_event_depth, &self.automaton, scratch)?
-            }
+            Mode::Trusted => event::Walker::<true>::run(event, self.max_event_depth, &self.automaton, scratch)?,
+            Mode::Validate => event::Walker::<false>::run(event, self.max_event_depth, &self.automaton, scratch)?,
         }
         self.automaton.finish(scratch, found);
         Ok(())

@@ -58,20 +58,9 @@ impl Pattern {
         let Json::Object(members) = &json else {
             return Err(PatternError::whole("Filter is not an object"));
         };
-        let mut budget = Budget {
-            or_combinations: 1,
-            wildcard_score: 0,
-            limits,
-        };
+        let mut budget = Budget { or_combinations: 1, wildcard_score: 0, limits };
         let mut root = Conjunction::default();
-        parse_object(
-            members,
-            &Pointer::default(),
-            &[],
-            false,
-            &mut root,
-            &mut budget,
-        )?;
+        parse_object(members, &Pointer::default(), &[], false, &mut root, &mut budget)?;
         let branches = expand(root);
         Ok(Pattern { branches })
     }
@@ -112,19 +101,11 @@ fn parse_object(
         path.extend(key.split('.').map(Box::from));
         match value {
             Json::Object(inner) if inner.is_empty() => {
-                return Err(PatternError::new(
-                    &key_pointer,
-                    "Empty objects are not allowed",
-                ));
+                return Err(PatternError::new(&key_pointer, "Empty objects are not allowed"));
             }
-            Json::Object(inner) => {
-                parse_object(inner, &key_pointer, &path, inside_or, out, budget)?
-            }
+            Json::Object(inner) => parse_object(inner, &key_pointer, &path, inside_or, out, budget)?,
             Json::Array(items) if items.is_empty() => {
-                return Err(PatternError::new(
-                    &key_pointer,
-                    "Empty arrays are not allowed",
-                ));
+                return Err(PatternError::new(&key_pointer, "Empty arrays are not allowed"));
             }
             Json::Array(items) => {
                 let leaf = operators::parse_leaf(items, &key_pointer)?;
@@ -132,10 +113,7 @@ fn parse_object(
                 out.conditions.push(Condition { path, leaf });
             }
             _ => {
-                return Err(PatternError::new(
-                    &key_pointer,
-                    format!("\"{key}\" must be an object or an array"),
-                ));
+                return Err(PatternError::new(&key_pointer, format!("\"{key}\" must be an object or an array")));
             }
         }
     }
@@ -149,16 +127,10 @@ fn parse_or(
     budget: &mut Budget<'_>,
 ) -> Result<Vec<Conjunction>, PatternError> {
     let Json::Array(items) = value else {
-        return Err(PatternError::new(
-            pointer,
-            "It must be an Array followed with $or.",
-        ));
+        return Err(PatternError::new(pointer, "It must be an Array followed with $or."));
     };
     if items.len() < 2 {
-        return Err(PatternError::new(
-            pointer,
-            "There must have at least 2 Objects in $or relationship.",
-        ));
+        return Err(PatternError::new(pointer, "There must have at least 2 Objects in $or relationship."));
     }
     budget.or_combinations = budget.or_combinations.saturating_mul(items.len());
     if budget.or_combinations > budget.limits.max_or_combinations {
@@ -175,10 +147,7 @@ fn parse_or(
         let item_pointer = pointer.child(idx);
         match item {
             Json::Object(members) if members.is_empty() => {
-                return Err(PatternError::new(
-                    &item_pointer,
-                    "Empty objects are not allowed",
-                ));
+                return Err(PatternError::new(&item_pointer, "Empty objects are not allowed"));
             }
             Json::Object(members) => {
                 let mut branch = Conjunction::default();
@@ -196,17 +165,11 @@ fn parse_or(
     Ok(branches)
 }
 
-fn charge_wildcards(
-    leaf: &LeafMatchers,
-    pointer: &Pointer,
-    budget: &mut Budget<'_>,
-) -> Result<(), PatternError> {
+fn charge_wildcards(leaf: &LeafMatchers, pointer: &Pointer, budget: &mut Budget<'_>) -> Result<(), PatternError> {
     for matcher in &leaf.matchers {
         let score: usize = match matcher {
             ValueMatcher::Wildcard(wildcard) => wildcard.score(),
-            ValueMatcher::AnythingBut(anything_but) => {
-                anything_but.wildcards().iter().map(|w| w.score()).sum()
-            }
+            ValueMatcher::AnythingBut(anything_but) => anything_but.wildcards().iter().map(|w| w.score()).sum(),
             _ => 0,
         };
         budget.wildcard_score += score;

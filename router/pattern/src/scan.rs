@@ -23,10 +23,7 @@ pub(crate) fn quote_or_backslash(bytes: &[u8], mut pos: usize) -> usize {
             let backslash = _mm_set1_epi8(b'\\' as i8);
             while pos + 16 <= bytes.len() {
                 let chunk = _mm_loadu_si128(bytes.as_ptr().add(pos) as *const __m128i);
-                let found = _mm_or_si128(
-                    _mm_cmpeq_epi8(chunk, quote),
-                    _mm_cmpeq_epi8(chunk, backslash),
-                );
+                let found = _mm_or_si128(_mm_cmpeq_epi8(chunk, quote), _mm_cmpeq_epi8(chunk, backslash));
                 let mask = _mm_movemask_epi8(found) as u32;
                 if mask != 0 {
                     return pos + mask.trailing_zeros() as usize;
@@ -58,22 +55,14 @@ pub(crate) fn string_special(bytes: &[u8], mut pos: usize) -> StringScan {
                 let chunk = _mm_loadu_si128(bytes.as_ptr().add(pos) as *const __m128i);
                 // chunk <= 0x1f (unsigned) exactly when max(chunk, 0x1f) == 0x1f.
                 let control = _mm_cmpeq_epi8(_mm_max_epu8(chunk, control_max), control_max);
-                let found = _mm_or_si128(
-                    _mm_or_si128(
-                        _mm_cmpeq_epi8(chunk, quote),
-                        _mm_cmpeq_epi8(chunk, backslash),
-                    ),
-                    control,
-                );
+                let found =
+                    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(chunk, quote), _mm_cmpeq_epi8(chunk, backslash)), control);
                 let mask = _mm_movemask_epi8(found) as u32;
                 let high = _mm_movemask_epi8(chunk) as u32;
                 if mask != 0 {
                     let at = mask.trailing_zeros();
                     non_ascii |= high & ((1u32 << at) - 1) != 0;
-                    return StringScan {
-                        pos: pos + at as usize,
-                        non_ascii,
-                    };
+                    return StringScan { pos: pos + at as usize, non_ascii };
                 }
                 non_ascii |= high != 0;
                 pos += 16;
@@ -104,8 +93,7 @@ pub(crate) fn digits_end(bytes: &[u8], mut pos: usize) -> usize {
             while pos + 16 <= bytes.len() {
                 let chunk = _mm_loadu_si128(bytes.as_ptr().add(pos) as *const __m128i);
                 // Signed compares: bytes >= 0x80 are negative, so they count as non-digits too.
-                let digit =
-                    _mm_and_si128(_mm_cmpgt_epi8(chunk, below), _mm_cmplt_epi8(chunk, above));
+                let digit = _mm_and_si128(_mm_cmpgt_epi8(chunk, below), _mm_cmplt_epi8(chunk, above));
                 let mask = !(_mm_movemask_epi8(digit) as u32) & 0xffff;
                 if mask != 0 {
                     return pos + mask.trailing_zeros() as usize;
@@ -130,20 +118,8 @@ mod tests {
         assert_eq!(quote_or_backslash(text, 0), 21);
         assert_eq!(quote_or_backslash(b"abc", 0), 3);
         let scan = string_special("abcdefghijklmnopqrstué\u{1}x".as_bytes(), 0);
-        assert_eq!(
-            scan,
-            StringScan {
-                pos: 23,
-                non_ascii: true
-            }
-        );
-        assert_eq!(
-            string_special(b"plain ascii text that is long\"", 0),
-            StringScan {
-                pos: 29,
-                non_ascii: false
-            }
-        );
+        assert_eq!(scan, StringScan { pos: 23, non_ascii: true });
+        assert_eq!(string_special(b"plain ascii text that is long\"", 0), StringScan { pos: 29, non_ascii: false });
         assert_eq!(digits_end(b"12345678901234567890.5", 0), 20);
         assert_eq!(digits_end(b"12\xc3", 0), 2);
         assert_eq!(digits_end(b"", 0), 0);

@@ -23,11 +23,7 @@ pub(crate) fn container_end(bytes: &[u8], start: usize) -> usize {
 }
 
 #[inline(always)]
-fn container_end_with(
-    bytes: &[u8],
-    start: usize,
-    classify: impl Fn(&[u8; BLOCK]) -> Masks,
-) -> usize {
+fn container_end_with(bytes: &[u8], start: usize, classify: impl Fn(&[u8; BLOCK]) -> Masks) -> usize {
     let mut depth: u64 = 1;
     let mut inside_string: u64 = 0;
     let mut escape_carry: u64 = 0;
@@ -120,9 +116,7 @@ fn prefix_xor(mut bits: u64) -> u64 {
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn classify(block: &[u8; BLOCK]) -> Masks {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-    };
+    use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8};
     // SAFETY: SSE2 is part of the x86_64 baseline; every load reads 16 bytes inside `block`.
     unsafe {
         let quote = _mm_set1_epi8(b'"' as i8);
@@ -131,22 +125,15 @@ fn classify(block: &[u8; BLOCK]) -> Masks {
         let case_bit = _mm_set1_epi8(0x20);
         let open = _mm_set1_epi8(b'{' as i8);
         let close = _mm_set1_epi8(b'}' as i8);
-        let mut masks = Masks {
-            quote: 0,
-            backslash: 0,
-            open: 0,
-            close: 0,
-        };
+        let mut masks = Masks { quote: 0, backslash: 0, open: 0, close: 0 };
         for lane in 0..4 {
             let bytes = _mm_loadu_si128(block.as_ptr().add(lane * 16) as *const __m128i);
             let folded = _mm_or_si128(bytes, case_bit);
             let shift = lane * 16;
             masks.quote |= (_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, quote)) as u16 as u64) << shift;
-            masks.backslash |=
-                (_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, backslash)) as u16 as u64) << shift;
+            masks.backslash |= (_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, backslash)) as u16 as u64) << shift;
             masks.open |= (_mm_movemask_epi8(_mm_cmpeq_epi8(folded, open)) as u16 as u64) << shift;
-            masks.close |=
-                (_mm_movemask_epi8(_mm_cmpeq_epi8(folded, close)) as u16 as u64) << shift;
+            masks.close |= (_mm_movemask_epi8(_mm_cmpeq_epi8(folded, close)) as u16 as u64) << shift;
         }
         masks
     }
@@ -177,9 +164,7 @@ mod avx2 {
     #[target_feature(enable = "avx2")]
     pub(super) fn container_end(bytes: &[u8], start: usize) -> usize {
         // SAFETY: this function only runs where AVX2 is available (its own target feature).
-        container_end_with(bytes, start, |block: &[u8; BLOCK]| unsafe {
-            classify(block)
-        })
+        container_end_with(bytes, start, |block: &[u8; BLOCK]| unsafe { classify(block) })
     }
 
     #[target_feature(enable = "avx2")]
@@ -192,25 +177,15 @@ mod avx2 {
             let case_bit = _mm256_set1_epi8(0x20);
             let open = _mm256_set1_epi8(b'{' as i8);
             let close = _mm256_set1_epi8(b'}' as i8);
-            let mut masks = Masks {
-                quote: 0,
-                backslash: 0,
-                open: 0,
-                close: 0,
-            };
+            let mut masks = Masks { quote: 0, backslash: 0, open: 0, close: 0 };
             for lane in 0..2 {
                 let bytes = _mm256_loadu_si256(block.as_ptr().add(lane * 32) as *const __m256i);
                 let folded = _mm256_or_si256(bytes, case_bit);
                 let shift = lane * 32;
-                masks.quote |=
-                    (_mm256_movemask_epi8(_mm256_cmpeq_epi8(bytes, quote)) as u32 as u64) << shift;
-                masks.backslash |= (_mm256_movemask_epi8(_mm256_cmpeq_epi8(bytes, backslash)) as u32
-                    as u64)
-                    << shift;
-                masks.open |=
-                    (_mm256_movemask_epi8(_mm256_cmpeq_epi8(folded, open)) as u32 as u64) << shift;
-                masks.close |=
-                    (_mm256_movemask_epi8(_mm256_cmpeq_epi8(folded, close)) as u32 as u64) << shift;
+                masks.quote |= (_mm256_movemask_epi8(_mm256_cmpeq_epi8(bytes, quote)) as u32 as u64) << shift;
+                masks.backslash |= (_mm256_movemask_epi8(_mm256_cmpeq_epi8(bytes, backslash)) as u32 as u64) << shift;
+                masks.open |= (_mm256_movemask_epi8(_mm256_cmpeq_epi8(folded, open)) as u32 as u64) << shift;
+                masks.close |= (_mm256_movemask_epi8(_mm256_cmpeq_epi8(folded, close)) as u32 as u64) << shift;
             }
             masks
         }
@@ -220,12 +195,7 @@ mod avx2 {
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
 fn classify(block: &[u8; BLOCK]) -> Masks {
-    let mut masks = Masks {
-        quote: 0,
-        backslash: 0,
-        open: 0,
-        close: 0,
-    };
+    let mut masks = Masks { quote: 0, backslash: 0, open: 0, close: 0 };
     for (idx, &byte) in block.iter().enumerate() {
         let bit = 1u64 << idx;
         match byte {
@@ -254,11 +224,7 @@ mod tests {
         check(r#"{"a":[1,{"b":"}"}],"c":"\"]"}, tail"#, ", tail");
         check(r#"["\\", "]"] rest"#, " rest");
         check(r#"["\\\"]", 1] rest"#, " rest");
-        let long = format!(
-            r#"{{"k":"{}","l":[{}]}}!"#,
-            "\\\"}".repeat(40),
-            "[1],".repeat(50) + "2"
-        );
+        let long = format!(r#"{{"k":"{}","l":[{}]}}!"#, "\\\"}".repeat(40), "[1],".repeat(50) + "2");
         check(&long, "!");
         check("[[[", "");
         let escapes_at_block_edge = format!("[\"{}\\\"]\"]!", "a".repeat(60));

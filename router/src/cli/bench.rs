@@ -41,6 +41,20 @@ pub(crate) enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// Show that matching cost does not grow with the number of rules: the same events against 10
+    /// and against 10,000 generated rules (exact, prefix, numeric, multi-field, equals-ignore-case,
+    /// wildcard; few of them match any event), one thread.
+    ///
+    /// Output: `SCALE rules=<n> events_per_sec=<trusted> validated_events_per_sec=<v> matches=<m>`
+    /// per size, then `SCALE slowdown=<events/s at 10 over events/s at 10,000>`.
+    Scale {
+        /// Events, one JSON object per line (CityLots2 shape); `.gz` is decompressed.
+        #[arg(long)]
+        events: PathBuf,
+        /// Passes per measurement; the median is printed.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
 }
 
 #[derive(Deserialize)]
@@ -58,8 +72,7 @@ struct Events {
 
 impl Events {
     fn load(path: &Path) -> anyhow::Result<Events> {
-        let file =
-            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
         let mut bytes = Vec::new();
         if path.extension().is_some_and(|ext| ext == "gz") {
             flate2::read::MultiGzDecoder::new(file).read_to_end(&mut bytes)
@@ -82,43 +95,102 @@ impl Events {
     }
 
     fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        self.lines
-            .iter()
-            .map(|&(start, end)| &self.bytes[start..end])
+        self.lines.iter().map(|&(start, end)| &self.bytes[start..end])
     }
 }
 
 fn memchr_lines(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    bytes
-        .iter()
-        .enumerate()
-        .filter(|(_, byte)| **byte == b'\n')
-        .map(|(idx, _)| idx)
+    bytes.iter().enumerate().filter(|(_, byte)| **byte == b'\n').map(|(idx, _)| idx)
 }
 
 pub(crate) fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
-    let BenchCommand::Match {
-        rules,
-        events,
-        category,
-        runs,
-    } = command;
-    let text =
-        std::fs::read_to_string(&rules).with_context(|| format!("reading {}", rules.display()))?;
+    match command {
+        BenchCommand::Match { rules, events, category, runs } => bench_match(&rules, &events, &category, runs),
+        BenchCommand::Scale { events, runs } => bench_scale(&events, runs),
+    }
+}
+
+/// The generated rule `idx` of the scaling benchmark: deterministic, spread over six shapes.
+fn generated_rule(idx: usize) -> String {
+    // A 64-bit mix of the index (splitmix64's finaliser) as the source of pseudo-random values.
+    let mut x = (idx as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    let letters = |n: usize| -> String { (0..n).map(|i| (b'A' + ((x >> (5 * i)) % 26) as u8) as char).collect() };
+    match idx % 6 {
+        0 => format!(r#"{{"properties": {{"MAPBLKLOT": ["{:07}"]}}}}"#, x % 10_000_000),
+        1 => format!(r#"{{"properties": {{"STREET": [{{"prefix": "{}"}}]}}}}"#, letters(4)),
+        2 => {
+            let low = -122.52 + (x % 1_000_000) as f64 * 1e-7;
+            format!(
+                r#"{{"geometry": {{"firstCoordinates": {{"x": [{{"numeric": [">", {low}, "<", {}]}}]}}}}}}"#,
+                low + 1e-6
+            )
+        }
+        3 => format!(r#"{{"properties": {{"BLOCK_NUM": ["{:04}"], "ODD_EVEN": ["E"]}}}}"#, x % 10_000),
+        4 => format!(r#"{{"properties": {{"STREET": [{{"equals-ignore-case": "{}"}}]}}}}"#, letters(6)),
+        _ => format!(r#"{{"properties": {{"MAPBLKLOT": [{{"wildcard": "{:04}*{}"}}]}}}}"#, x % 10_000, (x >> 20) % 10),
+    }
+}
+
+fn bench_scale(events: &Path, runs: usize) -> anyhow::Result<ExitCode> {
+    let events = Events::load(events)?;
+    let runs = runs.max(1);
+    println!("# switchyard bench scale: one thread, median of {runs} pass(es), {} events", events.lines.len());
+    let mut rates = Vec::new();
+    for n_rules in [10usize, 10_000] {
+        let matcher: Matcher<usize> = Matcher::new();
+        let mut invalid = None;
+        matcher.update(|changes| {
+            for idx in 0..n_rules {
+                match switchyard_pattern::Pattern::parse(&generated_rule(idx), matcher.limits()) {
+                    Ok(pattern) => changes.add_pattern(idx, pattern),
+                    Err(error) => invalid = Some(format!("rule {idx}: {error}")),
+                }
+            }
+        });
+        if let Some(invalid) = invalid {
+            bail!("generated an invalid rule: {invalid}");
+        }
+        let snapshot = matcher.snapshot();
+        let mut n_matches = 0u64;
+        let mut pass = |mode: Mode| -> anyhow::Result<f64> {
+            n_matches = 0;
+            let started = Instant::now();
+            for event in events.iter() {
+                snapshot.for_each_match(event, mode, |_| n_matches += 1)?;
+            }
+            Ok(events.lines.len() as f64 / started.elapsed().as_secs_f64())
+        };
+        let mut trusted = Vec::new();
+        let mut validated = Vec::new();
+        for _ in 0..runs {
+            trusted.push(pass(Mode::Trusted)?);
+            validated.push(pass(Mode::Validate)?);
+        }
+        let (trusted, validated) = (median_of(trusted), median_of(validated));
+        println!(
+            "SCALE rules={n_rules} events_per_sec={trusted:.0} validated_events_per_sec={validated:.0} matches={n_matches}"
+        );
+        rates.push(trusted);
+    }
+    println!("SCALE slowdown={:.2}", rates[0] / rates[1]);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_match(rules: &Path, events: &Path, category: &[String], runs: usize) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&rules).with_context(|| format!("reading {}", rules.display()))?;
     let categories: BTreeMap<String, Category> =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", rules.display()))?;
-    for name in &category {
+    for name in category {
         if !categories.contains_key(name) {
             bail!("no category {name:?} in {}", rules.display());
         }
     }
     let runs = runs.max(1);
     let mut datasets: BTreeMap<String, Events> = BTreeMap::new();
-    let primary_shape = if events.to_string_lossy().contains("citylots2") {
-        "citylots2"
-    } else {
-        "citylots"
-    };
+    let primary_shape = if events.to_string_lossy().contains("citylots2") { "citylots2" } else { "citylots" };
     println!("# switchyard bench match: one thread, median of {runs} pass(es) over every event");
     let mut all_ok = true;
     let mut floor_printed = false;
@@ -127,7 +199,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             continue;
         }
         let path = if spec.dataset == primary_shape {
-            events.clone()
+            events.to_path_buf()
         } else {
             events.with_file_name(format!("{}-synth.jsonl.gz", spec.dataset))
         };
@@ -137,10 +209,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                     datasets.insert(spec.dataset.clone(), loaded);
                 }
                 Err(error) => {
-                    println!(
-                        "{name} skipped: dataset {} not loaded: {error:#}",
-                        spec.dataset
-                    );
+                    println!("{name} skipped: dataset {} not loaded: {error:#}", spec.dataset);
                     continue;
                 }
             }
@@ -148,20 +217,12 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         let dataset = &datasets[&spec.dataset];
         if !floor_printed && spec.dataset == primary_shape {
             let floor = median_of((0..runs).map(|_| serde_json_floor(dataset)).collect());
-            println!(
-                "FLOOR serde_json_validate_events_per_sec={:.0} events={}",
-                floor,
-                dataset.lines.len()
-            );
+            println!("FLOOR serde_json_validate_events_per_sec={:.0} events={}", floor, dataset.lines.len());
             floor_printed = true;
         }
         all_ok &= bench_category(name, spec, dataset, runs)?;
     }
-    Ok(if all_ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn serde_json_floor(events: &Events) -> f64 {
@@ -174,12 +235,7 @@ fn serde_json_floor(events: &Events) -> f64 {
     events.lines.len() as f64 / started.elapsed().as_secs_f64()
 }
 
-fn bench_category(
-    name: &str,
-    spec: &Category,
-    events: &Events,
-    runs: usize,
-) -> anyhow::Result<bool> {
+fn bench_category(name: &str, spec: &Category, events: &Events, runs: usize) -> anyhow::Result<bool> {
     let rule_names: Vec<&String> = spec.rules.keys().collect();
     let matcher: Matcher<usize> = Matcher::new();
     let mut unsupported = None;
@@ -221,9 +277,8 @@ fn bench_category(
     let trusted = median_of(trusted);
     let validated = median_of(validated);
     let peers = peers::measure(spec, events, runs);
-    let mut line = format!(
-        "{name} events_per_sec={trusted:.0} validated_events_per_sec={validated:.0} counts={verdict}"
-    );
+    let mut line =
+        format!("{name} events_per_sec={trusted:.0} validated_events_per_sec={validated:.0} counts={verdict}");
     if let Some((peer_rate, peer_verdict)) = peers {
         match peer_rate {
             Some(rate) => line.push_str(&format!(
@@ -237,27 +292,15 @@ fn bench_category(
     Ok(ok)
 }
 
-fn counts_verdict(
-    names: &[&String],
-    expected: &BTreeMap<String, u64>,
-    trusted: &[u64],
-    validated: &[u64],
-) -> String {
+fn counts_verdict(names: &[&String], expected: &BTreeMap<String, u64>, trusted: &[u64], validated: &[u64]) -> String {
     let mut mismatches = Vec::new();
     for (idx, name) in names.iter().enumerate() {
         let want = expected.get(*name).copied().unwrap_or(0);
         if trusted[idx] != want || validated[idx] != want {
-            mismatches.push(format!(
-                "{name}:want={want},got={}",
-                trusted[idx].max(validated[idx])
-            ));
+            mismatches.push(format!("{name}:want={want},got={}", trusted[idx].max(validated[idx])));
         }
     }
-    if mismatches.is_empty() {
-        "OK".to_string()
-    } else {
-        format!("MISMATCH {}", mismatches.join(" "))
-    }
+    if mismatches.is_empty() { "OK".to_string() } else { format!("MISMATCH {}", mismatches.join(" ")) }
 }
 
 #[cfg(feature = "bench-peers")]
@@ -266,11 +309,7 @@ mod peers {
     use super::{Category, Events, median_of};
     use std::time::Instant;
 
-    pub(super) fn measure(
-        spec: &Category,
-        events: &Events,
-        runs: usize,
-    ) -> Option<(Option<f64>, String)> {
+    pub(super) fn measure(spec: &Category, events: &Events, runs: usize) -> Option<(Option<f64>, String)> {
         let mut quamina = quamina::Quamina::<usize>::new();
         for (idx, (name, pattern)) in spec.rules.iter().enumerate() {
             if let Err(error) = quamina.add_pattern(idx, pattern.get()) {
@@ -301,11 +340,7 @@ mod peers {
 mod peers {
     use super::{Category, Events};
 
-    pub(super) fn measure(
-        _spec: &Category,
-        _events: &Events,
-        _runs: usize,
-    ) -> Option<(Option<f64>, String)> {
+    pub(super) fn measure(_spec: &Category, _events: &Events, _runs: usize) -> Option<(Option<f64>, String)> {
         None
     }
 }

@@ -64,17 +64,13 @@ fn text_of(raw: &RawValue) -> Result<String, String> {
 
 fn test_line(line: &str) -> serde_json::Value {
     let outcome = (|| -> Result<bool, String> {
-        let parsed: TestLine<'_> = serde_json::from_str(line)
-            .map_err(|error| format!("the line is not a JSON object: {error}"))?;
+        let parsed: TestLine<'_> =
+            serde_json::from_str(line).map_err(|error| format!("the line is not a JSON object: {error}"))?;
         let pattern = text_of(parsed.pattern.ok_or("the line has no \"pattern\"")?)?;
         let event = text_of(parsed.event.ok_or("the line has no \"event\"")?)?;
         let matcher = Matcher::new();
-        matcher
-            .add((), &pattern)
-            .map_err(|error| format!("invalid pattern: {error}"))?;
-        let found = matcher
-            .matches(event.as_bytes())
-            .map_err(|error| format!("invalid event: {error}"))?;
+        matcher.add((), &pattern).map_err(|error| format!("invalid pattern: {error}"))?;
+        let found = matcher.matches(event.as_bytes()).map_err(|error| format!("invalid event: {error}"))?;
         Ok(!found.is_empty())
     })();
     match outcome {
@@ -110,11 +106,7 @@ fn check(file: &PathBuf) -> anyhow::Result<ExitCode> {
     };
     match Pattern::parse(text.trim_end(), &Limits::default()) {
         Ok(pattern) => {
-            println!(
-                "{}: valid pattern ({} branch(es))",
-                file.display(),
-                pattern.n_branches()
-            );
+            println!("{}: valid pattern ({} branch(es))", file.display(), pattern.n_branches());
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {

@@ -30,14 +30,8 @@ pub(crate) fn parse(value: &Json, pointer: &Pointer) -> Result<AnythingBut, Patt
         Json::Array(items) => parse_list(items, pointer),
         Json::Object(members) => match members.as_slice() {
             [(key, inner)] => parse_object(key, inner, pointer),
-            [] => Err(PatternError::new(
-                pointer,
-                "Unsupported anything-but pattern: {}",
-            )),
-            [(key, _), ..] => Err(PatternError::new(
-                pointer,
-                format!("Unsupported anything-but pattern: {key}"),
-            )),
+            [] => Err(PatternError::new(pointer, "Unsupported anything-but pattern: {}")),
+            [(key, _), ..] => Err(PatternError::new(pointer, format!("Unsupported anything-but pattern: {key}"))),
         },
         Json::Null | Json::Bool(_) => Err(PatternError::new(pointer, BAD_VALUE)),
     }
@@ -79,44 +73,26 @@ fn parse_list(items: &[Json], pointer: &Pointer) -> Result<AnythingBut, PatternE
 fn parse_object(key: &str, inner: &Json, pointer: &Pointer) -> Result<AnythingBut, PatternError> {
     match key {
         "prefix" | "suffix" => {
-            let texts = string_list(key, inner, pointer, |_| {
-                format!("{key} match pattern must be a string")
-            })?;
+            let texts = string_list(key, inner, pointer, |_| format!("{key} match pattern must be a string"))?;
             if texts.iter().any(|text| text.is_empty()) {
                 return Err(PatternError::new(pointer, "Null prefix/suffix not allowed"));
             }
-            Ok(if key == "prefix" {
-                AnythingBut::Prefixes(texts)
-            } else {
-                AnythingBut::Suffixes(texts)
-            })
+            Ok(if key == "prefix" { AnythingBut::Prefixes(texts) } else { AnythingBut::Suffixes(texts) })
         }
         "equals-ignore-case" => {
-            let texts = string_list(key, inner, pointer, |item| {
-                match item {
+            let texts = string_list(key, inner, pointer, |item| match item {
                 Some(_) => "Inside anything-but/equals-ignore-case list, number|start|null|boolean is not supported."
                     .to_string(),
                 None => "equals-ignore-case match pattern must be a string".to_string(),
-            }
             })?;
-            Ok(AnythingBut::EqualsIgnoreCase(
-                texts.iter().map(|text| fold(text).into()).collect(),
-            ))
+            Ok(AnythingBut::EqualsIgnoreCase(texts.iter().map(|text| fold(text).into()).collect()))
         }
         "wildcard" => {
-            let texts = string_list(key, inner, pointer, |_| {
-                "wildcard match pattern must be a string".to_string()
-            })?;
-            let wildcards = texts
-                .iter()
-                .map(|text| Wildcard::parse(text, pointer))
-                .collect::<Result<_, _>>()?;
+            let texts = string_list(key, inner, pointer, |_| "wildcard match pattern must be a string".to_string())?;
+            let wildcards = texts.iter().map(|text| Wildcard::parse(text, pointer)).collect::<Result<_, _>>()?;
             Ok(AnythingBut::Wildcards(wildcards))
         }
-        other => Err(PatternError::new(
-            pointer,
-            format!("Unsupported anything-but pattern: {other}"),
-        )),
+        other => Err(PatternError::new(pointer, format!("Unsupported anything-but pattern: {other}"))),
     }
 }
 
@@ -130,10 +106,9 @@ fn string_list(
 ) -> Result<Vec<Box<str>>, PatternError> {
     match inner {
         Json::String(text) => Ok(vec![text.clone()]),
-        Json::Array(items) if items.is_empty() => Err(PatternError::new(
-            pointer,
-            format!("Empty arrays are not allowed in anything-but {key}"),
-        )),
+        Json::Array(items) if items.is_empty() => {
+            Err(PatternError::new(pointer, format!("Empty arrays are not allowed in anything-but {key}")))
+        }
         Json::Array(items) => items
             .iter()
             .map(|item| match item {
@@ -165,19 +140,13 @@ impl AnythingBut {
     fn excludes_string(&self, text: &[u8]) -> bool {
         match self {
             AnythingBut::Strings(excluded) => excluded.iter().any(|value| value.as_bytes() == text),
-            AnythingBut::Prefixes(excluded) => excluded
-                .iter()
-                .any(|value| text.starts_with(value.as_bytes())),
-            AnythingBut::Suffixes(excluded) => excluded
-                .iter()
-                .any(|value| text.ends_with(value.as_bytes())),
+            AnythingBut::Prefixes(excluded) => excluded.iter().any(|value| text.starts_with(value.as_bytes())),
+            AnythingBut::Suffixes(excluded) => excluded.iter().any(|value| text.ends_with(value.as_bytes())),
             AnythingBut::EqualsIgnoreCase(excluded) => {
                 let folded = fold_bytes(text);
                 excluded.iter().any(|value| value.as_ref() == folded)
             }
-            AnythingBut::Wildcards(excluded) => {
-                excluded.iter().any(|wildcard| wildcard.matches(text))
-            }
+            AnythingBut::Wildcards(excluded) => excluded.iter().any(|wildcard| wildcard.matches(text)),
             AnythingBut::Numbers(_) => false,
         }
     }

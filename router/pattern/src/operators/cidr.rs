@@ -42,17 +42,12 @@ impl IpRange {
         let (Some(address), Some(bits), None) = (parts.next(), parts.next(), parts.next()) else {
             return Err(error("Malformed CIDR, one '/' required".to_string()));
         };
-        let bits: i64 = bits
-            .parse()
-            .map_err(|_| error("Malformed CIDR, mask bits must be an integer".into()))?;
+        let bits: i64 = bits.parse().map_err(|_| error("Malformed CIDR, mask bits must be an integer".into()))?;
         if bits < 0 {
-            return Err(error(
-                "Malformed CIDR, mask bits must not be negative".to_string(),
-            ));
+            return Err(error("Malformed CIDR, mask bits must not be negative".to_string()));
         }
         let is_v6 = address.contains(':');
-        let ip = parse_ip(address.as_bytes())
-            .ok_or_else(|| error(format!("Invalid IP address: {address}")))?;
+        let ip = parse_ip(address.as_bytes()).ok_or_else(|| error(format!("Invalid IP address: {address}")))?;
         let host_bits = if is_v6 {
             if bits >= 128 {
                 return Err(error("IPv6 mask bits must be < 128".to_string()));
@@ -64,15 +59,8 @@ impl IpRange {
             }
             32 - bits as u32
         };
-        let host_mask: u128 = if host_bits >= 128 {
-            u128::MAX
-        } else {
-            (1u128 << host_bits) - 1
-        };
-        Ok(IpRange {
-            first: ip & !host_mask,
-            last: ip | host_mask,
-        })
+        let host_mask: u128 = if host_bits >= 128 { u128::MAX } else { (1u128 << host_bits) - 1 };
+        Ok(IpRange { first: ip & !host_mask, last: ip | host_mask })
     }
 
     pub(crate) fn contains(&self, ip: u128) -> bool {
@@ -99,31 +87,12 @@ mod tests {
         assert!(parse_ip(b"10.0.0.256").is_none());
         assert!(parse_ip(b"010.0.0.1").is_none());
         assert!(parse_ip(b"fe80::1%eth0").is_none());
-        assert_eq!(
-            range("10.0.0.0/32").unwrap_err(),
-            "IPv4 mask bits must be < 32"
-        );
+        assert_eq!(range("10.0.0.0/32").unwrap_err(), "IPv4 mask bits must be < 32");
         assert_eq!(range("::/128").unwrap_err(), "IPv6 mask bits must be < 128");
-        assert_eq!(
-            range("10.0.0.0").unwrap_err(),
-            "Malformed CIDR, one '/' required"
-        );
-        assert_eq!(
-            range("10.0.0.0/x").unwrap_err(),
-            "Malformed CIDR, mask bits must be an integer"
-        );
-        assert_eq!(
-            range("10.0.0.0/-1").unwrap_err(),
-            "Malformed CIDR, mask bits must not be negative"
-        );
-        assert_eq!(
-            range("10.0.0.300/8").unwrap_err(),
-            "Invalid IP address: 10.0.0.300"
-        );
-        assert!(
-            range("0.0.0.0/0")
-                .unwrap()
-                .contains(parse_ip(b"255.255.255.255").unwrap())
-        );
+        assert_eq!(range("10.0.0.0").unwrap_err(), "Malformed CIDR, one '/' required");
+        assert_eq!(range("10.0.0.0/x").unwrap_err(), "Malformed CIDR, mask bits must be an integer");
+        assert_eq!(range("10.0.0.0/-1").unwrap_err(), "Malformed CIDR, mask bits must not be negative");
+        assert_eq!(range("10.0.0.300/8").unwrap_err(), "Invalid IP address: 10.0.0.300");
+        assert!(range("0.0.0.0/0").unwrap().contains(parse_ip(b"255.255.255.255").unwrap()));
     }
 }

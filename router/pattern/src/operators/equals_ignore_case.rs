@@ -41,11 +41,7 @@ fn fold_char(ch: char, out: &mut String, depth: u8) {
                 let mut once = lower.to_uppercase().flat_map(char::to_lowercase);
                 once.next() == Some(lower) && once.next().is_none()
             };
-            if stable || depth >= 3 {
-                out.push(lower)
-            } else {
-                fold_char(lower, out, depth + 1)
-            }
+            if stable || depth >= 3 { out.push(lower) } else { fold_char(lower, out, depth + 1) }
         }
     }
 }

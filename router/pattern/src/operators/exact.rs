@@ -21,9 +21,7 @@ pub(crate) enum Exact {
 pub(crate) fn parse(scalar: &Json) -> Exact {
     match scalar {
         Json::String(text) => Exact::String(text.clone()),
-        Json::Number(literal) => {
-            Exact::Number(literal.clone(), comparable_value(literal.as_bytes()))
-        }
+        Json::Number(literal) => Exact::Number(literal.clone(), comparable_value(literal.as_bytes())),
         Json::Bool(true) => Exact::True,
         Json::Bool(false) => Exact::False,
         // parse_leaf only hands scalars to this function.
@@ -41,9 +39,7 @@ impl Exact {
             (Exact::Exactly(expected), Leaf::String(text)) => expected.as_bytes() == *text,
             (Exact::Number(_, Some(expected)), Leaf::Number(_, Some(value))) => expected == value,
             (Exact::Number(literal, None), Leaf::Number(text, None)) => literal.as_bytes() == *text,
-            (Exact::True, Leaf::True) | (Exact::False, Leaf::False) | (Exact::Null, Leaf::Null) => {
-                true
-            }
+            (Exact::True, Leaf::True) | (Exact::False, Leaf::False) | (Exact::Null, Leaf::Null) => true,
             _ => false,
         }
     }

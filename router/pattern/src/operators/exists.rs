@@ -13,9 +13,6 @@ use crate::json::Json;
 pub(crate) fn parse(value: &Json, pointer: &Pointer) -> Result<bool, PatternError> {
     match value {
         Json::Bool(present) => Ok(*present),
-        _ => Err(PatternError::new(
-            pointer,
-            "exists match pattern must be either true or false.",
-        )),
+        _ => Err(PatternError::new(pointer, "exists match pattern must be either true or false.")),
     }
 }

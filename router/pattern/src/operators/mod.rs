@@ -75,17 +75,11 @@ pub(crate) fn parse_leaf(items: &[Json], pointer: &Pointer) -> Result<LeafMatche
             Json::Object(members) => {
                 let (name, value) = match members.as_slice() {
                     [] => {
-                        return Err(PatternError::new(
-                            &item_pointer,
-                            "Match expression name not found",
-                        ));
+                        return Err(PatternError::new(&item_pointer, "Match expression name not found"));
                     }
                     [(name, value)] => (name.as_ref(), value),
                     _ => {
-                        return Err(PatternError::new(
-                            &item_pointer,
-                            "Only one key allowed in match expression",
-                        ));
+                        return Err(PatternError::new(&item_pointer, "Only one key allowed in match expression"));
                     }
                 };
                 match name {
@@ -93,9 +87,7 @@ pub(crate) fn parse_leaf(items: &[Json], pointer: &Pointer) -> Result<LeafMatche
                         true => leaf.matchers.push(ValueMatcher::ExistsTrue),
                         false => leaf.absent_ok = true,
                     },
-                    _ => leaf
-                        .matchers
-                        .push(parse_matcher(name, value, &item_pointer)?),
+                    _ => leaf.matchers.push(parse_matcher(name, value, &item_pointer)?),
                 }
             }
             Json::Array(_) => {
@@ -104,47 +96,31 @@ pub(crate) fn parse_leaf(items: &[Json], pointer: &Pointer) -> Result<LeafMatche
                     "Match value must be String, number, true, false, or null",
                 ));
             }
-            scalar => leaf
-                .matchers
-                .push(ValueMatcher::Exact(exact::parse(scalar))),
+            scalar => leaf.matchers.push(ValueMatcher::Exact(exact::parse(scalar))),
         }
     }
     Ok(leaf)
 }
 
-fn parse_matcher(
-    name: &str,
-    value: &Json,
-    pointer: &Pointer,
-) -> Result<ValueMatcher, PatternError> {
+fn parse_matcher(name: &str, value: &Json, pointer: &Pointer) -> Result<ValueMatcher, PatternError> {
     let require_string = |value: &Json| -> Result<Box<str>, PatternError> {
         match value {
             Json::String(text) => Ok(text.clone()),
-            _ => Err(PatternError::new(
-                pointer,
-                format!("{name} match pattern must be a string"),
-            )),
+            _ => Err(PatternError::new(pointer, format!("{name} match pattern must be a string"))),
         }
     };
     match name {
         "prefix" => prefix_suffix::parse("prefix", value, pointer).map(ValueMatcher::Prefix),
         "suffix" => prefix_suffix::parse("suffix", value, pointer).map(ValueMatcher::Suffix),
-        "equals-ignore-case" => Ok(ValueMatcher::EqualsIgnoreCase(
-            equals_ignore_case::fold(&require_string(value)?).into(),
-        )),
-        "wildcard" => {
-            wildcard::Wildcard::parse(&require_string(value)?, pointer).map(ValueMatcher::Wildcard)
+        "equals-ignore-case" => {
+            Ok(ValueMatcher::EqualsIgnoreCase(equals_ignore_case::fold(&require_string(value)?).into()))
         }
+        "wildcard" => wildcard::Wildcard::parse(&require_string(value)?, pointer).map(ValueMatcher::Wildcard),
         "anything-but" => anything_but::parse(value, pointer).map(ValueMatcher::AnythingBut),
         "numeric" => numeric::parse(value, pointer).map(ValueMatcher::Numeric),
         "cidr" => cidr::IpRange::parse(&require_string(value)?, pointer).map(ValueMatcher::Cidr),
-        "exactly" => Ok(ValueMatcher::Exact(exact::Exact::Exactly(require_string(
-            value,
-        )?))),
-        other => Err(PatternError::new(
-            pointer,
-            format!("Unrecognized match type {other}"),
-        )),
+        "exactly" => Ok(ValueMatcher::Exact(exact::Exact::Exactly(require_string(value)?))),
+        other => Err(PatternError::new(pointer, format!("Unrecognized match type {other}"))),
     }
 }
 

@@ -11,8 +11,7 @@
 /// The value of a comparable number, normalised so that `-0.0` and `0.0` share one representation.
 /// `None` when the literal is not comparable.
 pub(crate) fn comparable_value(literal: &[u8]) -> Option<f64> {
-    let text = std::str::from_utf8(literal).ok()?;
-    let value: f64 = text.parse().ok()?;
+    let value: f64 = fast_float2::parse(literal).ok()?;
     if !value.is_finite() {
         return None;
     }
@@ -23,13 +22,13 @@ pub(crate) fn comparable_value(literal: &[u8]) -> Option<f64> {
     if n_digits <= 15 && (-300..=300).contains(&exponent) {
         return Some(value);
     }
+    // The shortest form of a double never has more than 17 significant digits.
+    if n_digits > 17 {
+        return None;
+    }
     let mut buffer = ryu::Buffer::new();
     let shortest = buffer.format_finite(value);
-    if same_decimal(literal, shortest.as_bytes()) {
-        Some(value)
-    } else {
-        None
-    }
+    if same_decimal(literal, shortest.as_bytes()) { Some(value) } else { None }
 }
 
 /// The bits used as a hash key for numeric equality: equal comparable values give equal keys.
@@ -39,16 +38,51 @@ pub(crate) fn value_key(value: f64) -> u64 {
 
 /// A decimal literal reduced to sign, significant digits (no leading or trailing zeros) and the
 /// exponent of the last digit, so that two literals are equal exactly when their decimals are.
+/// Callers only build decimals of literals with at most 17 significant digits; longer tails are
+/// cut (and would make the comparison fail, as it should).
 #[derive(PartialEq, Eq, Debug)]
 struct Decimal {
     negative: bool,
-    digits: Vec<u8>,
+    digits: Digits,
     exponent: i64,
+}
+
+/// Up to 24 digits on the stack.
+#[derive(PartialEq, Eq, Debug, Default)]
+struct Digits {
+    bytes: [u8; 24],
+    len: usize,
+}
+
+impl Digits {
+    fn push(&mut self, digit: u8) {
+        if self.len < self.bytes.len() {
+            self.bytes[self.len] = digit;
+        }
+        self.len += 1;
+    }
+
+    fn last(&self) -> Option<&u8> {
+        if self.len == 0 { None } else { self.bytes.get(self.len - 1) }
+    }
+
+    fn pop(&mut self) {
+        if self.len > 0 {
+            self.len -= 1;
+            if self.len < self.bytes.len() {
+                self.bytes[self.len] = 0;
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 fn decimal(text: &[u8]) -> Decimal {
     let mut negative = false;
-    let mut digits = Vec::with_capacity(24);
+    let mut digits = Digits::default();
     let mut exponent: i64 = 0;
     let mut seen_point = false;
     let mut idx = 0;
@@ -72,13 +106,10 @@ fn decimal(text: &[u8]) -> Decimal {
                 let rest = std::str::from_utf8(&text[idx + 1..]).unwrap_or("0");
                 let rest = rest.strip_prefix('+').unwrap_or(rest);
                 // Exponents beyond i64 cannot be comparable anyway; saturate.
-                exponent = exponent.saturating_add(rest.parse::<i64>().unwrap_or_else(|_| {
-                    if rest.starts_with('-') {
-                        i64::MIN / 2
-                    } else {
-                        i64::MAX / 2
-                    }
-                }));
+                exponent = exponent.saturating_add(
+                    rest.parse::<i64>()
+                        .unwrap_or_else(|_| if rest.starts_with('-') { i64::MIN / 2 } else { i64::MAX / 2 }),
+                );
                 break;
             }
             _ => {}
@@ -91,17 +122,9 @@ fn decimal(text: &[u8]) -> Decimal {
     }
     if digits.is_empty() {
         // Zero has no sign and no exponent.
-        return Decimal {
-            negative: false,
-            digits,
-            exponent: 0,
-        };
+        return Decimal { negative: false, digits, exponent: 0 };
     }
-    Decimal {
-        negative,
-        digits,
-        exponent,
-    }
+    Decimal { negative, digits, exponent }
 }
 
 fn same_decimal(left: &[u8], right: &[u8]) -> bool {
@@ -148,11 +171,7 @@ fn significant_digits(text: &[u8]) -> (usize, i64) {
         }
     }
     let n_digits = n_digits - trailing_zeros;
-    let magnitude = if int_digits > 0 {
-        int_digits
-    } else {
-        -frac_leading_zeros
-    };
+    let magnitude = if int_digits > 0 { int_digits } else { -frac_leading_zeros };
     (n_digits, magnitude.saturating_add(exponent))
 }
 

@@ -34,24 +34,15 @@ impl Range {
 
 pub(crate) fn parse(value: &Json, pointer: &Pointer) -> Result<Range, PatternError> {
     let Json::Array(items) = value else {
-        return Err(PatternError::new(
-            pointer,
-            "Value of numeric must be an array.",
-        ));
+        return Err(PatternError::new(pointer, "Value of numeric must be an array."));
     };
     if items.is_empty() {
         return Err(PatternError::new(pointer, "Empty arrays are not allowed"));
     }
     if items.len() > 4 {
-        return Err(PatternError::new(
-            pointer,
-            "Too many terms in numeric range expression",
-        ));
+        return Err(PatternError::new(pointer, "Too many terms in numeric range expression"));
     }
-    let mut range = Range {
-        lower: None,
-        upper: None,
-    };
+    let mut range = Range { lower: None, upper: None };
     let mut idx = 0;
     while idx < items.len() {
         let operator = match &items[idx] {
@@ -64,44 +55,26 @@ pub(crate) fn parse(value: &Json, pointer: &Pointer) -> Result<Range, PatternErr
             }
         };
         if !matches!(operator, "=" | "<" | "<=" | ">" | ">=") {
-            return Err(PatternError::new(
-                pointer,
-                format!("Unrecognized numeric range operator: {operator}"),
-            ));
+            return Err(PatternError::new(pointer, format!("Unrecognized numeric range operator: {operator}")));
         }
         let bound = match items.get(idx + 1) {
-            Some(Json::Number(literal)) => {
-                comparable_value(literal.as_bytes()).ok_or_else(|| {
-                    PatternError::new(pointer, format!("Cannot compare number : {literal}"))
-                })?
-            }
+            Some(Json::Number(literal)) => comparable_value(literal.as_bytes())
+                .ok_or_else(|| PatternError::new(pointer, format!("Cannot compare number : {literal}")))?,
             _ => {
-                return Err(PatternError::new(
-                    pointer,
-                    format!("Value of {operator} must be numeric"),
-                ));
+                return Err(PatternError::new(pointer, format!("Value of {operator} must be numeric")));
             }
         };
         match operator {
             "=" if idx == 0 => {
                 if items.len() > 2 {
-                    return Err(PatternError::new(
-                        pointer,
-                        "Too many elements in numeric expression",
-                    ));
+                    return Err(PatternError::new(pointer, "Too many elements in numeric expression"));
                 }
-                range = Range {
-                    lower: Some((bound, true)),
-                    upper: Some((bound, true)),
-                };
+                range = Range { lower: Some((bound, true)), upper: Some((bound, true)) };
             }
             ">" | ">=" if idx == 0 => range.lower = Some((bound, operator == ">=")),
             "<" | "<=" if range.upper.is_none() => range.upper = Some((bound, operator == "<=")),
             _ => {
-                return Err(PatternError::new(
-                    pointer,
-                    format!("Bad numeric range operator: {operator}"),
-                ));
+                return Err(PatternError::new(pointer, format!("Bad numeric range operator: {operator}")));
             }
         }
         idx += 2;
@@ -128,33 +101,21 @@ pub(crate) struct NumericIndex<T> {
 
 impl<T: Copy> NumericIndex<T> {
     pub(crate) fn build(ranges: &[(Range, T)]) -> Self {
-        let mut bounds: Vec<f64> = ranges
-            .iter()
-            .flat_map(|(range, _)| [range.lower, range.upper])
-            .flatten()
-            .map(|(v, _)| v)
-            .collect();
+        let mut bounds: Vec<f64> =
+            ranges.iter().flat_map(|(range, _)| [range.lower, range.upper]).flatten().map(|(v, _)| v).collect();
         bounds.sort_by(f64::total_cmp);
         bounds.dedup();
         let n_slots = 2 * bounds.len() + 1;
         let size = n_slots.next_power_of_two();
-        let mut index = NumericIndex {
-            bounds,
-            nodes: vec![Vec::new(); 2 * size],
-            size,
-        };
+        let mut index = NumericIndex { bounds, nodes: vec![Vec::new(); 2 * size], size };
         for (range, item) in ranges {
             let first = match range.lower {
                 None => 0,
-                Some((value, inclusive)) => {
-                    2 * index.position(value) + if inclusive { 1 } else { 2 }
-                }
+                Some((value, inclusive)) => 2 * index.position(value) + if inclusive { 1 } else { 2 },
             };
             let last = match range.upper {
                 None => n_slots - 1,
-                Some((value, inclusive)) => {
-                    2 * index.position(value) + if inclusive { 1 } else { 0 }
-                }
+                Some((value, inclusive)) => 2 * index.position(value) + if inclusive { 1 } else { 0 },
             };
             if first > last {
                 continue;
@@ -191,11 +152,7 @@ impl<T: Copy> NumericIndex<T> {
             return;
         }
         let position = self.position(value);
-        let slot = if self.bounds.get(position) == Some(&value) {
-            2 * position + 1
-        } else {
-            2 * position
-        };
+        let slot = if self.bounds.get(position) == Some(&value) { 2 * position + 1 } else { 2 * position };
         let mut node = slot + self.size;
         while node >= 1 {
             for &item in &self.nodes[node] {
@@ -211,42 +168,20 @@ mod tests {
     use super::*;
 
     fn range(text: &str) -> Result<Range, String> {
-        parse(&crate::json::parse(text).unwrap(), &Pointer::default())
-            .map_err(|e| e.message().to_string())
+        parse(&crate::json::parse(text).unwrap(), &Pointer::default()).map_err(|e| e.message().to_string())
     }
 
     #[test]
     fn parsing() {
         assert!(range(r#"[">", 0, "<=", 5]"#).is_ok());
         assert!(range(r#"["=", 5]"#).is_ok());
-        assert_eq!(
-            range(r#"["<", 5, ">", 1]"#).unwrap_err(),
-            "Bad numeric range operator: >"
-        );
-        assert_eq!(
-            range(r#"[">=", 5, "<=", 5]"#).unwrap_err(),
-            "Bottom must be less than top"
-        );
-        assert_eq!(
-            range(r#"["!=", 5]"#).unwrap_err(),
-            "Unrecognized numeric range operator: !="
-        );
-        assert_eq!(
-            range(r#"["=", 5, "<", 6]"#).unwrap_err(),
-            "Too many elements in numeric expression"
-        );
-        assert_eq!(
-            range(r#"[">", "5"]"#).unwrap_err(),
-            "Value of > must be numeric"
-        );
-        assert_eq!(
-            range(r#"[">", 1, "<", 2, "<", 3]"#).unwrap_err(),
-            "Too many terms in numeric range expression"
-        );
-        assert_eq!(
-            range(r#"["=", 9007199254740993]"#).unwrap_err(),
-            "Cannot compare number : 9007199254740993"
-        );
+        assert_eq!(range(r#"["<", 5, ">", 1]"#).unwrap_err(), "Bad numeric range operator: >");
+        assert_eq!(range(r#"[">=", 5, "<=", 5]"#).unwrap_err(), "Bottom must be less than top");
+        assert_eq!(range(r#"["!=", 5]"#).unwrap_err(), "Unrecognized numeric range operator: !=");
+        assert_eq!(range(r#"["=", 5, "<", 6]"#).unwrap_err(), "Too many elements in numeric expression");
+        assert_eq!(range(r#"[">", "5"]"#).unwrap_err(), "Value of > must be numeric");
+        assert_eq!(range(r#"[">", 1, "<", 2, "<", 3]"#).unwrap_err(), "Too many terms in numeric range expression");
+        assert_eq!(range(r#"["=", 9007199254740993]"#).unwrap_err(), "Cannot compare number : 9007199254740993");
     }
 
     #[test]
@@ -268,11 +203,8 @@ mod tests {
             let mut found = Vec::new();
             index.for_each_containing(value, |idx| found.push(idx));
             found.sort();
-            let expected: Vec<usize> = ranges
-                .iter()
-                .filter(|(range, _)| range.contains(value))
-                .map(|(_, idx)| *idx)
-                .collect();
+            let expected: Vec<usize> =
+                ranges.iter().filter(|(range, _)| range.contains(value)).map(|(_, idx)| *idx).collect();
             assert_eq!(found, expected, "{value}");
         }
     }

@@ -15,41 +15,25 @@ pub(crate) struct Affix {
 
 pub(crate) fn parse(name: &str, value: &Json, pointer: &Pointer) -> Result<Affix, PatternError> {
     match value {
-        Json::String(text) => Ok(Affix {
-            text: text.clone(),
-            ignore_case: false,
-        }),
+        Json::String(text) => Ok(Affix { text: text.clone(), ignore_case: false }),
         Json::Object(members) => match members.as_slice() {
-            [(key, Json::String(text))] if key.as_ref() == "equals-ignore-case" => Ok(Affix {
-                text: fold(text).into(),
-                ignore_case: true,
-            }),
-            [(key, _)] if key.as_ref() == "equals-ignore-case" => Err(PatternError::new(
-                pointer,
-                "equals-ignore-case match pattern must be a string",
-            )),
-            [(key, _), ..] => Err(PatternError::new(
-                pointer,
-                format!("Unsupported {name} pattern: {key}"),
-            )),
-            [] => Err(PatternError::new(
-                pointer,
-                format!("Unsupported {name} pattern: {{}}"),
-            )),
+            [(key, Json::String(text))] if key.as_ref() == "equals-ignore-case" => {
+                Ok(Affix { text: fold(text).into(), ignore_case: true })
+            }
+            [(key, _)] if key.as_ref() == "equals-ignore-case" => {
+                Err(PatternError::new(pointer, "equals-ignore-case match pattern must be a string"))
+            }
+            [(key, _), ..] => Err(PatternError::new(pointer, format!("Unsupported {name} pattern: {key}"))),
+            [] => Err(PatternError::new(pointer, format!("Unsupported {name} pattern: {{}}"))),
         },
-        _ => Err(PatternError::new(
-            pointer,
-            format!("{name} match pattern must be a string"),
-        )),
+        _ => Err(PatternError::new(pointer, format!("{name} match pattern must be a string"))),
     }
 }
 
 impl Affix {
     pub(crate) fn accepts_prefix(&self, leaf: &Leaf<'_>) -> bool {
         match leaf {
-            Leaf::String(text) if self.ignore_case => {
-                fold_bytes(text).starts_with(self.text.as_ref())
-            }
+            Leaf::String(text) if self.ignore_case => fold_bytes(text).starts_with(self.text.as_ref()),
             Leaf::String(text) => text.starts_with(self.text.as_bytes()),
             _ => false,
         }
@@ -57,9 +41,7 @@ impl Affix {
 
     pub(crate) fn accepts_suffix(&self, leaf: &Leaf<'_>) -> bool {
         match leaf {
-            Leaf::String(text) if self.ignore_case => {
-                fold_bytes(text).ends_with(self.text.as_ref())
-            }
+            Leaf::String(text) if self.ignore_case => fold_bytes(text).ends_with(self.text.as_ref()),
             Leaf::String(text) => text.ends_with(self.text.as_bytes()),
             _ => false,
         }

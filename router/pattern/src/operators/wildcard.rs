@@ -32,10 +32,7 @@ impl Wildcard {
                         previous_was_star = false;
                     }
                     _ => {
-                        return Err(PatternError::new(
-                            pointer,
-                            format!("Invalid escape character at pos {pos}"),
-                        ));
+                        return Err(PatternError::new(pointer, format!("Invalid escape character at pos {pos}")));
                     }
                 },
                 '*' => {
@@ -62,11 +59,7 @@ impl Wildcard {
     /// leading one (a leading star alone is a plain suffix match).
     pub(crate) fn score(&self) -> usize {
         let n_stars = self.pieces.len() - 1;
-        if n_stars > 0 && self.pieces[0].is_empty() {
-            n_stars - 1
-        } else {
-            n_stars
-        }
+        if n_stars > 0 && self.pieces[0].is_empty() { n_stars - 1 } else { n_stars }
     }
 
     /// The literal text before the first star (the whole value when there is no star).
@@ -80,17 +73,11 @@ impl Wildcard {
     }
 
     pub(crate) fn matches(&self, value: &[u8]) -> bool {
-        let (first, rest) = self
-            .pieces
-            .split_first()
-            .expect("a wildcard has at least one piece");
+        let (first, rest) = self.pieces.split_first().expect("a wildcard has at least one piece");
         let Some((last, middle)) = rest.split_last() else {
             return value == first.as_ref();
         };
-        if value.len() < first.len() + last.len()
-            || !value.starts_with(first)
-            || !value.ends_with(last)
-        {
+        if value.len() < first.len() + last.len() || !value.starts_with(first) || !value.ends_with(last) {
             return false;
         }
         let mut window = &value[first.len()..value.len() - last.len()];
@@ -120,11 +107,7 @@ mod tests {
 
     fn check(wildcard: &str, value: &str, expected: bool) {
         let parsed = Wildcard::parse(wildcard, &Pointer::default()).unwrap();
-        assert_eq!(
-            parsed.matches(value.as_bytes()),
-            expected,
-            "{wildcard} vs {value}"
-        );
+        assert_eq!(parsed.matches(value.as_bytes()), expected, "{wildcard} vs {value}");
     }
 
     #[test]
@@ -147,12 +130,7 @@ mod tests {
 
     #[test]
     fn rejections() {
-        let error = |text: &str| {
-            Wildcard::parse(text, &Pointer::default())
-                .unwrap_err()
-                .message()
-                .to_string()
-        };
+        let error = |text: &str| Wildcard::parse(text, &Pointer::default()).unwrap_err().message().to_string();
         assert_eq!(error("a**"), "Consecutive wildcard characters at pos 2");
         assert_eq!(error(r"a\b"), "Invalid escape character at pos 1");
         assert_eq!(error("a\\"), "Invalid escape character at pos 1");

@@ -1,0 +1,52 @@
+# Switchyard's entry points. `make demo` runs the main job, `make test` every test; both install what
+# they need on a fresh machine (rustup, cargo, make and python3 are assumed).
+
+SHARED ?= ../shared
+CARGO ?= cargo
+BIN := $(or $(CARGO_TARGET_DIR),target)
+FUZZ_SECONDS ?= 60
+
+.PHONY: demo test lint bench bench-match bench-scale fuzz toolchain
+
+toolchain:
+	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup first" >&2; exit 1; }
+	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
+
+# The pattern engine on sample data: the offline tester on EventBridge-style events, then the CityLots
+# benchmark on two categories. Later issues make this the full router.
+demo: toolchain
+	$(CARGO) build --release -p switchyard
+	@echo "== switchyard pattern test < rules/demo/pattern-cases.jsonl"
+	@$(BIN)/release/switchyard pattern test < rules/demo/pattern-cases.jsonl | paste -d ' ' rules/demo/pattern-cases.jsonl - | sed 's/^/  /'
+	@echo "== switchyard pattern check rules/demo/broken-pattern.json (exit 1 expected)"
+	@$(BIN)/release/switchyard pattern check rules/demo/broken-pattern.json || true
+	@echo "== switchyard bench match (CityLots, 2 categories, 1 pass)"
+	@$(BIN)/release/switchyard bench match --rules $(SHARED)/data/citylots-rules.json \
+		--events $(SHARED)/data/citylots2-synth.jsonl.gz --category EXACT --category COMMON_COMBO --runs 1
+
+test: toolchain
+	$(CARGO) build -p switchyard
+	$(CARGO) test --workspace
+	$(MAKE) lint
+
+lint: toolchain
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Benchmarks print their figures beside a peer measured in the same run; docs/benchmarks.md keeps them.
+bench: bench-match bench-scale
+
+bench-match: toolchain
+	$(CARGO) build --release -p switchyard --features bench-peers
+	$(BIN)/release/switchyard bench match --rules $(SHARED)/data/citylots-rules.json \
+		--events $(SHARED)/data/citylots2-synth.jsonl.gz --runs 5
+
+bench-scale: toolchain
+	$(CARGO) build --release -p switchyard
+	$(BIN)/release/switchyard bench scale --events $(SHARED)/data/citylots2-synth.jsonl.gz
+
+# cargo-fuzz needs nightly-only compiler flags; RUSTC_BOOTSTRAP lets the one stable toolchain use them.
+fuzz: toolchain
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run pattern_parse -- -max_total_time=$(FUZZ_SECONDS)
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run event_match -- -max_total_time=$(FUZZ_SECONDS)
