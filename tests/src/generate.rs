@@ -303,7 +303,7 @@ pub fn event() -> BoxedStrategy<Value> {
 }
 
 /// How a text is written: compact or spaced, non-ASCII raw or escaped.
-pub fn text_style() -> impl Strategy<Value = TextStyle> {
+pub fn text_style() -> impl Strategy<Value = TextStyle> + Clone {
     (any::<bool>(), prop::bool::weighted(0.25))
         .prop_map(|(spaced, escape_non_ascii)| TextStyle { spaced, escape_non_ascii })
 }

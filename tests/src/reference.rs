@@ -10,6 +10,8 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use serde_json::value::RawValue;
+
 /// A JSON value, for events and patterns alike. Numbers keep their literal text: the engine and the
 /// reference both see exactly what was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +95,58 @@ impl Value {
                 out.push('}');
             }
         }
+    }
+}
+
+impl Value {
+    /// Reads JSON text (numbers kept as written, duplicate keys kept in order); None if it is not JSON.
+    pub fn from_json_text(text: &str) -> Option<Value> {
+        let raw: Box<RawValue> = serde_json::from_str(text).ok()?;
+        from_raw(&raw)
+    }
+}
+
+fn from_raw(raw: &RawValue) -> Option<Value> {
+    let text = raw.get().trim();
+    Some(match text.as_bytes().first()? {
+        b'{' => {
+            let fields: RawFields = serde_json::from_str(text).ok()?;
+            Value::Object(
+                fields.0.iter().map(|(key, value)| Some((key.clone(), from_raw(value)?))).collect::<Option<_>>()?,
+            )
+        }
+        b'[' => {
+            let items: Vec<Box<RawValue>> = serde_json::from_str(text).ok()?;
+            Value::Array(items.iter().map(|item| from_raw(item)).collect::<Option<_>>()?)
+        }
+        b'"' => Value::String(serde_json::from_str(text).ok()?),
+        b't' => Value::Bool(true),
+        b'f' => Value::Bool(false),
+        b'n' => Value::Null,
+        _ => Value::Number(text.to_owned()),
+    })
+}
+
+/// An object's fields in order, duplicates included, values left as text.
+struct RawFields(Vec<(String, Box<RawValue>)>);
+
+impl<'de> serde::Deserialize<'de> for RawFields {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor;
+        impl<'de> serde::de::Visitor<'de> for FieldsVisitor {
+            type Value = RawFields;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawFields, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(field) = map.next_entry()? {
+                    fields.push(field);
+                }
+                Ok(RawFields(fields))
+            }
+        }
+        deserializer.deserialize_map(FieldsVisitor)
     }
 }
 

@@ -590,8 +590,10 @@ impl FieldIndex {
                 .for_each_prefix_of(folded.bytes().rev(), |condition| automaton.hit(condition, scratch));
             scratch.fold_buffer = folded;
         }
-        if !self.ips.is_empty() || !self.cidrs.is_empty() {
-            if let Some(ip) = parse_ip(text) {
+        if (!self.ips.is_empty() || !self.cidrs.is_empty())
+            && let Some(ip) = parse_ip(text)
+        {
+            {
                 if let Some(conditions) = self.ips.get(&ip) {
                     for &condition in conditions {
                         automaton.hit(condition, scratch);
@@ -607,10 +609,12 @@ impl FieldIndex {
     }
 }
 
+/// A trie node under construction: children as (segment, node), and its field.
+type NodeDraft = (Vec<(Box<[u8]>, u32)>, u32);
+
 #[derive(Default)]
 struct Builder {
-    /// Trie under construction: children as (segment, node) lists.
-    nodes: Vec<(Vec<(Box<[u8]>, u32)>, u32)>,
+    nodes: Vec<NodeDraft>,
     fields: Vec<(FieldIndex, Vec<(Range, u32)>)>,
     conditions: Vec<Condition>,
     condition_ids: FxHashMap<(u32, String), u32>,
@@ -722,5 +726,72 @@ impl Builder {
             })
             .collect();
         Automaton { nodes, fields, conditions: self.conditions, branches: self.branches, always: self.always }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::operators::numbers::comparable_value;
+    use crate::operators::{Leaf, ValueMatcher};
+    use crate::{Limits, Matcher, Pattern};
+
+    /// The indexes of `FieldIndex` agree with each matcher's own definition (`ValueMatcher::accepts`).
+    #[test]
+    fn index_agrees_with_matcher_definitions() {
+        let leaf_arrays = [
+            r#"["x", "10.0.0.1", 5, true, false, null, 9007199254740993]"#,
+            r#"[{"prefix": "ab"}, {"suffix": "yz"}, {"prefix": ""}]"#,
+            r#"[{"prefix": {"equals-ignore-case": "AB"}}, {"suffix": {"equals-ignore-case": "ß"}}]"#,
+            r#"[{"equals-ignore-case": "StraSSe"}, {"exactly": "x"}]"#,
+            r#"[{"wildcard": "a*c"}, {"wildcard": "*z"}, {"wildcard": "*b*"}, {"wildcard": "x"}]"#,
+            r#"[{"numeric": [">", 0, "<=", 5]}, {"numeric": ["=", 7]}, {"numeric": ["<", -1]}]"#,
+            r#"[{"cidr": "10.0.0.0/8"}, {"cidr": "2001:db8::/32"}, "2001:db8::1"]"#,
+            r#"[{"anything-but": ["x", "y"]}, {"anything-but": {"suffix": "z"}}, {"exists": true}]"#,
+        ];
+        let values = [
+            r#""x""#,
+            r#""ab""#,
+            r#""abc""#,
+            r#""ABxyz""#,
+            r#""STRASSE""#,
+            r#""straße""#,
+            r#""10.0.0.1""#,
+            r#""::ffff:10.0.0.1""#,
+            r#""2001:DB8::1""#,
+            r#""z""#,
+            r#""""#,
+            "5",
+            "5.0",
+            "7",
+            "-3",
+            "0",
+            "9007199254740993",
+            "true",
+            "false",
+            "null",
+            r#""aXbXc""#,
+            r#""yz""#,
+        ];
+        for leaf_array in leaf_arrays {
+            let pattern_text = format!(r#"{{"f": {leaf_array}}}"#);
+            let pattern = Pattern::parse(&pattern_text, &Limits::default()).unwrap();
+            let matchers: Vec<ValueMatcher> = pattern.branches[0][0].leaf.matchers.clone();
+            let matcher: Matcher<()> = Matcher::new();
+            matcher.add((), &pattern_text).unwrap();
+            for value in values {
+                let decoded = value.trim_matches('"');
+                let leaf = match value {
+                    "true" => Leaf::True,
+                    "false" => Leaf::False,
+                    "null" => Leaf::Null,
+                    text if text.starts_with('"') => Leaf::String(decoded.as_bytes()),
+                    number => Leaf::Number(number.as_bytes(), comparable_value(number.as_bytes())),
+                };
+                let expected = matchers.iter().any(|m| m.accepts(&leaf));
+                let event = format!(r#"{{"f": {value}}}"#);
+                let found = !matcher.matches(event.as_bytes()).unwrap().is_empty();
+                assert_eq!(found, expected, "{pattern_text} vs {event}");
+            }
+        }
     }
 }

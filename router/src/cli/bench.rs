@@ -180,7 +180,7 @@ fn bench_scale(events: &Path, runs: usize) -> anyhow::Result<ExitCode> {
 }
 
 fn bench_match(rules: &Path, events: &Path, category: &[String], runs: usize) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&rules).with_context(|| format!("reading {}", rules.display()))?;
+    let text = std::fs::read_to_string(rules).with_context(|| format!("reading {}", rules.display()))?;
     let categories: BTreeMap<String, Category> =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", rules.display()))?;
     for name in category {

@@ -143,11 +143,8 @@ fn significant_digits(text: &[u8]) -> (usize, i64) {
     let mut exponent: i64 = 0;
     for (idx, &byte) in text.iter().enumerate() {
         match byte {
-            b'0' if leading => {
-                if seen_point {
-                    frac_leading_zeros += 1;
-                }
-            }
+            b'0' if leading && seen_point => frac_leading_zeros += 1,
+            b'0' if leading => {}
             b'0'..=b'9' => {
                 leading = false;
                 n_digits += 1;
