@@ -5,7 +5,7 @@
 //! leaves (path, value, array trail), `$or` is multiplied out into branches, and a branch matches when
 //! some choice of one leaf per condition satisfies every condition with leaves that sit in compatible
 //! array elements; every choice is tried. It does not validate pattern syntax: the generator only makes
-//! well-formed patterns, and [`limit_violation`] judges the few limits a well-formed pattern can break.
+//! well-formed patterns, and [`limit_violations`] judges the few limits a well-formed pattern can break.
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -186,27 +186,63 @@ pub struct Condition<'p> {
     pub keys: Vec<String>,
     /// The match values, OR'ed.
     pub values: &'p [Value],
+    /// Where the leaf array is in the pattern: object keys and `$or` array indices from the root.
+    pub location: Vec<String>,
 }
 
 /// The pattern's branches: the pattern matches when one branch does. A path written twice in one
 /// branch (as `"a.b"` and as `{"a": {"b": …}}`, or inside and beside an `$or`) keeps the condition
-/// written last, the way event-ruler's compiler overwrites its per-branch map in document order.
+/// written last, the way event-ruler's compiler overwrites its per-branch map in document order
+/// (`rule.put(name, values)` in `JsonRuleCompiler.writeRules`).
 pub fn branches(pattern: &Value) -> Vec<Vec<Condition<'_>>> {
+    written_branches(pattern)
+        .into_iter()
+        .map(|writes| {
+            let mut branch: Vec<Condition<'_>> = Vec::new();
+            for condition in writes {
+                match branch.iter_mut().find(|kept| kept.path == condition.path) {
+                    Some(kept) => *kept = condition,
+                    None => branch.push(condition),
+                }
+            }
+            branch
+        })
+        .collect()
+}
+
+/// Where some branch of the pattern writes a path for the second time (the case [`branches`] settles
+/// by keeping the last write, which the project has not settled yet): the location of that later
+/// leaf array, or None when every branch writes every path once.
+pub fn second_write(pattern: &Value) -> Option<Vec<String>> {
+    written_branches(pattern).into_iter().find_map(|writes| {
+        writes.iter().enumerate().find_map(|(write_idx, condition)| {
+            writes[..write_idx].iter().any(|earlier| earlier.path == condition.path).then(|| condition.location.clone())
+        })
+    })
+}
+
+/// Every branch as the conditions written into it, in document order, repeats included.
+fn written_branches(pattern: &Value) -> Vec<Vec<Condition<'_>>> {
     match pattern {
-        Value::Object(fields) => object_branches(fields, &[]),
+        Value::Object(fields) => object_branches(fields, &[], &[]),
         _ => Vec::new(),
     }
 }
 
-fn object_branches<'p>(fields: &'p [(String, Value)], key_prefix: &[String]) -> Vec<Vec<Condition<'p>>> {
+fn object_branches<'p>(
+    fields: &'p [(String, Value)],
+    key_prefix: &[String],
+    location: &[String],
+) -> Vec<Vec<Condition<'p>>> {
     let mut branches: Vec<Vec<Condition<'p>>> = vec![Vec::new()];
     for (key, value) in fields {
         if key == "$or" {
             let mut alternatives = Vec::new();
             if let Value::Array(objects) = value {
-                for object in objects {
+                for (object_idx, object) in objects.iter().enumerate() {
                     if let Value::Object(branch_fields) = object {
-                        alternatives.extend(object_branches(branch_fields, key_prefix));
+                        let branch_location = [location, &[key.clone(), object_idx.to_string()]].concat();
+                        alternatives.extend(object_branches(branch_fields, key_prefix, &branch_location));
                     }
                 }
             }
@@ -215,15 +251,16 @@ fn object_branches<'p>(fields: &'p [(String, Value)], key_prefix: &[String]) -> 
         }
         let mut keys = key_prefix.to_vec();
         keys.push(key.clone());
+        let field_location = [location, &[key.clone()]].concat();
         match value {
             Value::Array(values) => {
-                let condition = Condition { path: keys.join("."), keys, values };
+                let condition = Condition { path: keys.join("."), keys, values, location: field_location };
                 for branch in &mut branches {
-                    put(branch, condition.clone());
+                    branch.push(condition.clone());
                 }
             }
             Value::Object(nested) => {
-                let nested_branches = object_branches(nested, &keys);
+                let nested_branches = object_branches(nested, &keys, &field_location);
                 branches = cross(&branches, &nested_branches);
             }
             _ => {}
@@ -232,25 +269,15 @@ fn object_branches<'p>(fields: &'p [(String, Value)], key_prefix: &[String]) -> 
     branches
 }
 
+/// Every left branch followed by every right branch (writes in document order).
 fn cross<'p>(left: &[Vec<Condition<'p>>], right: &[Vec<Condition<'p>>]) -> Vec<Vec<Condition<'p>>> {
     let mut product = Vec::new();
     for left_branch in left {
         for right_branch in right {
-            let mut branch = left_branch.clone();
-            for condition in right_branch {
-                put(&mut branch, condition.clone());
-            }
-            product.push(branch);
+            product.push(left_branch.iter().chain(right_branch).cloned().collect());
         }
     }
     product
-}
-
-fn put<'p>(branch: &mut Vec<Condition<'p>>, condition: Condition<'p>) {
-    match branch.iter_mut().find(|existing| existing.path == condition.path) {
-        Some(existing) => *existing = condition,
-        None => branch.push(condition),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -690,19 +717,20 @@ pub const MAX_PATTERN_CHARS: usize = 2048;
 pub const MAX_OR_COMBINATIONS: u64 = 1000;
 pub const MAX_WILDCARD_SCORE: usize = 16;
 
-/// For a well-formed pattern and its text: `None` when the engine must accept it, otherwise a piece of
-/// the error message the engine must give.
-pub fn limit_violation(pattern: &Value, text: &str) -> Option<&'static str> {
+/// For a well-formed pattern and its text, the limits it breaks, each as a piece of the error message
+/// the engine must give (any one of them, when there are several); empty when the engine must accept it.
+pub fn limit_violations(pattern: &Value, text: &str) -> Vec<&'static str> {
+    let mut violations = Vec::new();
     if text.chars().count() > MAX_PATTERN_CHARS {
-        return Some("longer than");
+        violations.push("longer than");
     }
     if or_combinations(pattern) > MAX_OR_COMBINATIONS {
-        return Some("combinations");
+        violations.push("combinations");
     }
     if wildcard_score(pattern) > MAX_WILDCARD_SCORE {
-        return Some("Rule is too complex");
+        violations.push("Rule is too complex");
     }
-    None
+    violations
 }
 
 /// The product of the lengths of all `$or` arrays in the pattern.

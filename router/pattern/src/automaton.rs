@@ -43,16 +43,25 @@ enum Children {
 /// seven mean equal segments.
 #[inline(always)]
 fn tag(segment: &[u8]) -> u64 {
-    let mut head = [0u8; 8];
-    let n = segment.len().min(7);
-    head[..n].copy_from_slice(&segment[..n]);
-    u64::from_le_bytes(head) | (segment.len().min(255) as u64) << 56
+    const LOW_7_BYTES: u64 = 0x00ff_ffff_ffff_ffff;
+    let head = match segment.first_chunk::<8>() {
+        Some(first) => u64::from_le_bytes(*first) & LOW_7_BYTES,
+        None => {
+            let mut head = 0u64;
+            for (idx, &byte) in segment.iter().enumerate() {
+                head |= u64::from(byte) << (8 * idx);
+            }
+            head
+        }
+    };
+    head | (segment.len().min(255) as u64) << 56
 }
 
 #[derive(Debug)]
 struct Node {
     children: Children,
     field: u32,
+    has_grandchildren: bool,
 }
 
 #[derive(Debug)]
@@ -92,12 +101,43 @@ impl Automaton {
         builder.finish()
     }
 
+    /// `child` for a key that is `bytes[start..end]`: the tag comes from one unaligned load when the
+    /// buffer extends far enough past the key, as it does for every key but a truncated event's last.
+    #[inline(always)]
+    pub(crate) fn child_in(&self, node: u32, bytes: &[u8], start: usize, end: usize) -> Option<u32> {
+        let key = &bytes[start..end];
+        let Some(word) = bytes.get(start..start + 8) else {
+            return self.child(node, key);
+        };
+        let head = u64::from_le_bytes(word.try_into().expect("an 8-byte slice"));
+        let kept = key.len().min(7);
+        let mask = if kept == 7 { 0x00ff_ffff_ffff_ffff } else { (1u64 << (8 * kept)) - 1 };
+        let key_tag = (head & mask) | (key.len().min(255) as u64) << 56;
+        let found = match &self.nodes[node as usize].children {
+            Children::Few(children) => children
+                .iter()
+                .find(|(child_tag, name, _)| *child_tag == key_tag && (key.len() <= 7 || name.as_ref() == key))
+                .map(|(_, _, child)| *child),
+            Children::Many(children) => children.get(key).copied(),
+        };
+        if found.is_none() && self.nodes[node as usize].has_grandchildren && key.iter().any(|&byte| byte == b'.') {
+            return self.dotted_child(node, key);
+        }
+        found
+    }
+
+    /// A key "a.b" is the path a → b (pattern segments never contain '.').
+    #[cold]
+    fn dotted_child(&self, node: u32, key: &[u8]) -> Option<u32> {
+        key.split(|&byte| byte == b'.').try_fold(node, |node, segment| self.lookup(node, segment))
+    }
+
     #[inline(always)]
     pub(crate) fn child(&self, node: u32, key: &[u8]) -> Option<u32> {
         let found = self.lookup(node, key);
-        // Pattern segments never contain '.', so a dotted key can only match as a path: "a.b" → a → b.
-        if found.is_none() && key.contains(&b'.') {
-            return key.split(|&byte| byte == b'.').try_fold(node, |node, segment| self.lookup(node, segment));
+        // A dotted key can only match as a path of two or more segments, which needs a grandchild.
+        if found.is_none() && self.nodes[node as usize].has_grandchildren && key.iter().any(|&byte| byte == b'.') {
+            return self.dotted_child(node, key);
         }
         found
     }
@@ -705,10 +745,12 @@ impl Builder {
         if self.nodes.is_empty() {
             self.nodes.push((Vec::new(), NO_FIELD));
         }
+        let has_children: Vec<bool> = self.nodes.iter().map(|(children, _)| !children.is_empty()).collect();
         let nodes = self
             .nodes
             .into_iter()
             .map(|(children, field)| Node {
+                has_grandchildren: children.iter().any(|(_, child)| has_children[*child as usize]),
                 children: if children.len() <= 8 {
                     Children::Few(children.into_iter().map(|(name, node)| (tag(&name), name, node)).collect())
                 } else {

@@ -44,6 +44,8 @@ pub(crate) struct Walker<'e, 'a, const TRUSTED: bool> {
     max_depth: usize,
     automaton: &'a Automaton,
     scratch: &'a mut Scratch,
+    /// Trusted mode: positions of quotes and backslashes, one 64-byte window at a time.
+    quotes: scan::QuoteWindow,
 }
 
 impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
@@ -53,7 +55,8 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
         automaton: &'a Automaton,
         scratch: &'a mut Scratch,
     ) -> Result<(), EventError> {
-        let mut walker = Walker::<TRUSTED> { bytes, pos: 0, depth: 0, max_depth, automaton, scratch };
+        let mut walker =
+            Walker::<TRUSTED> { bytes, pos: 0, depth: 0, max_depth, automaton, scratch, quotes: Default::default() };
         walker.skip_whitespace();
         if walker.peek() != Some(b'{') {
             return Err(match walker.peek() {
@@ -79,6 +82,10 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
 
     #[inline(always)]
     fn skip_whitespace(&mut self) {
+        // Compact JSON has no whitespace: one compare settles the common case.
+        if self.bytes.get(self.pos).is_some_and(|&byte| byte > b' ') {
+            return;
+        }
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.pos) {
             self.pos += 1;
         }
@@ -150,11 +157,14 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
     #[inline(always)]
     fn key(&mut self, node: u32) -> Result<Option<u32>, EventError> {
         let start = self.pos + 1;
-        let (end, has_escape) =
-            if TRUSTED { string_end_trusted(self.bytes, start) } else { string_end_validated(self.bytes, start)? };
+        let (end, has_escape) = if TRUSTED {
+            string_end_trusted(&mut self.quotes, self.bytes, start)
+        } else {
+            string_end_validated(self.bytes, start)?
+        };
         self.pos = end + 1;
         if !has_escape {
-            return Ok(self.automaton.child(node, &self.bytes[start..end]));
+            return Ok(self.automaton.child_in(node, self.bytes, start, end));
         }
         let mut decoded = std::mem::take(&mut self.scratch.key_buffer);
         decoded.clear();
@@ -183,7 +193,7 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
                     return self.skip_value();
                 }
                 let (end, has_escape) = if TRUSTED {
-                    string_end_trusted(self.bytes, start)
+                    string_end_trusted(&mut self.quotes, self.bytes, start)
                 } else {
                     string_end_validated(self.bytes, start)?
                 };
@@ -280,7 +290,7 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
     #[inline(always)]
     fn skip_value(&mut self) -> Result<(), EventError> {
         if TRUSTED {
-            self.pos = skip_trusted(self.bytes, self.pos);
+            self.pos = skip_trusted(&mut self.quotes, self.bytes, self.pos);
         } else {
             self.pos = skip_validated(self.bytes, self.pos, self.max_depth.saturating_sub(self.depth))?;
         }
@@ -291,11 +301,11 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
 /// Index of the closing quote of the string whose content starts at `start`, and whether the string
 /// has escapes. Trusted input: an unterminated string ends at the end of the input.
 #[inline(always)]
-fn string_end_trusted(bytes: &[u8], start: usize) -> (usize, bool) {
+fn string_end_trusted(window: &mut scan::QuoteWindow, bytes: &[u8], start: usize) -> (usize, bool) {
     let mut pos = start;
     let mut has_escape = false;
     loop {
-        let at = scan::quote_or_backslash(bytes, pos);
+        let at = window.next(bytes, pos);
         if at >= bytes.len() {
             return (bytes.len(), has_escape);
         }
@@ -468,9 +478,9 @@ fn number_end_trusted(bytes: &[u8], start: usize) -> usize {
 
 /// Skips the value at `pos` in trusted input; returns the position after it.
 #[inline(always)]
-fn skip_trusted(bytes: &[u8], pos: usize) -> usize {
+fn skip_trusted(window: &mut scan::QuoteWindow, bytes: &[u8], pos: usize) -> usize {
     match bytes.get(pos) {
-        Some(b'"') => string_end_trusted(bytes, pos + 1).0 + 1,
+        Some(b'"') => string_end_trusted(window, bytes, pos + 1).0 + 1,
         Some(b'{' | b'[') => crate::skip::container_end(bytes, pos + 1),
         Some(_) => {
             let mut end = pos + 1;

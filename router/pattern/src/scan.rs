@@ -11,6 +11,78 @@ pub(crate) struct StringScan {
     pub(crate) non_ascii: bool,
 }
 
+/// A 64-byte window of the positions of `"` and `\`, reused across consecutive searches: the key, the
+/// value and the next key of a small object usually sit in one window, so one classification serves
+/// several strings.
+#[derive(Debug, Default)]
+pub(crate) struct QuoteWindow {
+    base: usize,
+    bits: u64,
+    loaded: bool,
+}
+
+impl QuoteWindow {
+    /// Like `quote_or_backslash`.
+    #[inline(always)]
+    pub(crate) fn next(&mut self, bytes: &[u8], mut pos: usize) -> usize {
+        loop {
+            if self.loaded && pos >= self.base {
+                let offset = pos - self.base;
+                if offset < 64 {
+                    let ahead = self.bits >> offset;
+                    if ahead != 0 {
+                        return pos + ahead.trailing_zeros() as usize;
+                    }
+                    pos = self.base + 64;
+                }
+            }
+            if pos >= bytes.len() {
+                return bytes.len();
+            }
+            self.base = pos;
+            self.bits = quote_bits(bytes, pos);
+            self.loaded = true;
+        }
+    }
+}
+
+/// Bit i set when bytes[pos + i] is `"` or `\` (bits past the end stay clear).
+#[inline(always)]
+fn quote_bits(bytes: &[u8], pos: usize) -> u64 {
+    let mut block = [b' '; 64];
+    let window: &[u8; 64] = match bytes.get(pos..pos + 64) {
+        Some(window) => window.try_into().expect("a 64-byte slice"),
+        None => {
+            let rest = &bytes[pos.min(bytes.len())..];
+            block[..rest.len()].copy_from_slice(rest);
+            &block
+        }
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is in the x86_64 baseline; the loads read the 64 bytes of `window`.
+        unsafe {
+            let quote = _mm_set1_epi8(b'"' as i8);
+            let backslash = _mm_set1_epi8(b'\\' as i8);
+            let mut bits = 0u64;
+            for lane in 0..4 {
+                let chunk = _mm_loadu_si128(window.as_ptr().add(lane * 16) as *const __m128i);
+                let found = _mm_or_si128(_mm_cmpeq_epi8(chunk, quote), _mm_cmpeq_epi8(chunk, backslash));
+                bits |= (_mm_movemask_epi8(found) as u16 as u64) << (lane * 16);
+            }
+            bits
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        window
+            .iter()
+            .enumerate()
+            .fold(0u64, |bits, (idx, &byte)| bits | (u64::from(byte == b'"' || byte == b'\\') << idx))
+    }
+}
+
 /// Finds the first `"` or `\` at or after `pos`; the length of `bytes` when there is none.
 #[inline(always)]
 pub(crate) fn quote_or_backslash(bytes: &[u8], mut pos: usize) -> usize {
@@ -111,6 +183,17 @@ pub(crate) fn digits_end(bytes: &[u8], mut pos: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quote_window_agrees_with_scan() {
+        let text = br#"{"a":"b\"c","long key that spans windows ................................":"v","x":"\\"}"#;
+        let mut window = QuoteWindow::default();
+        let mut pos = 0;
+        while pos < text.len() {
+            assert_eq!(window.next(text, pos), quote_or_backslash(text, pos), "at {pos}");
+            pos += 1;
+        }
+    }
 
     #[test]
     fn scans() {

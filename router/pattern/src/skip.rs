@@ -19,11 +19,16 @@ pub(crate) fn container_end(bytes: &[u8], start: usize) -> usize {
             return unsafe { avx2::container_end(bytes, start) };
         }
     }
-    container_end_with(bytes, start, classify)
+    container_end_with(bytes, start, classify, prefix_xor)
 }
 
 #[inline(always)]
-fn container_end_with(bytes: &[u8], start: usize, classify: impl Fn(&[u8; BLOCK]) -> Masks) -> usize {
+fn container_end_with(
+    bytes: &[u8],
+    start: usize,
+    classify: impl Fn(&[u8; BLOCK]) -> Masks,
+    prefix_xor: impl Fn(u64) -> u64,
+) -> usize {
     let mut depth: u64 = 1;
     let mut inside_string: u64 = 0;
     let mut escape_carry: u64 = 0;
@@ -154,17 +159,28 @@ mod avx2 {
             2 => true,
             1 => false,
             _ => {
-                let present = std::arch::is_x86_feature_detected!("avx2");
+                let present = std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("pclmulqdq")
+                    && std::arch::is_x86_feature_detected!("popcnt")
+                    && std::arch::is_x86_feature_detected!("bmi1");
                 AVX2.store(if present { 2 } else { 1 }, Ordering::Relaxed);
                 present
             }
         }
     }
 
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,pclmulqdq,popcnt,bmi1")]
     pub(super) fn container_end(bytes: &[u8], start: usize) -> usize {
-        // The closure inherits this function's AVX2 target feature, so it may call `classify`.
-        container_end_with(bytes, start, |block: &[u8; BLOCK]| classify(block))
+        // The closures inherit this function's target features, so they may call the functions below.
+        container_end_with(bytes, start, |block: &[u8; BLOCK]| classify(block), |bits| prefix_xor(bits))
+    }
+
+    /// `super::prefix_xor` in one carry-less multiplication by all ones.
+    #[target_feature(enable = "pclmulqdq")]
+    pub(super) fn prefix_xor(bits: u64) -> u64 {
+        use std::arch::x86_64::*;
+        let product = _mm_clmulepi64_si128(_mm_set_epi64x(0, bits as i64), _mm_set1_epi8(-1), 0);
+        _mm_cvtsi128_si64(product) as u64
     }
 
     #[target_feature(enable = "avx2")]
@@ -216,6 +232,18 @@ mod tests {
     fn check(text: &str, expected_rest: &str) {
         let end = container_end(text.as_bytes(), 1);
         assert_eq!(&text[end..], expected_rest, "{text}");
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn carryless_prefix_xor_agrees() {
+        if !super::avx2::available() {
+            return;
+        }
+        for bits in [0u64, 1, 0b1010, 0x8000_0000_0000_0001, 0xdead_beef_0bad_f00d, u64::MAX] {
+            // SAFETY: the CPU has PCLMULQDQ (checked by `available`).
+            assert_eq!(unsafe { super::avx2::prefix_xor(bits) }, super::prefix_xor(bits));
+        }
     }
 
     #[test]

@@ -263,30 +263,36 @@ fn bench_category(name: &str, spec: &Category, events: &Events, runs: usize) -> 
         }
         Ok(events.lines.len() as f64 / started.elapsed().as_secs_f64())
     };
-    let mut trusted = Vec::new();
+    // The passes of ours and of the peer alternate, so that drift in the machine's speed hits both alike.
+    let mut peer = peers::Peer::new(spec);
+    let mut peer_counts = vec![0u64; rule_names.len()];
+    let (mut trusted, mut validated, mut peer_rates) = (Vec::new(), Vec::new(), Vec::new());
+    let mut validated_counts = counts.clone();
     for _ in 0..runs {
         trusted.push(pass(Mode::Trusted, &mut counts)?);
+        validated.push(pass(Mode::Validate, &mut validated_counts)?);
+        if let Ok(peer) = &mut peer {
+            peer_rates.push(peer.pass(events, &mut peer_counts));
+        }
     }
-    let trusted_counts = counts.clone();
-    let mut validated = Vec::new();
-    for _ in 0..runs {
-        validated.push(pass(Mode::Validate, &mut counts)?);
-    }
-    let verdict = counts_verdict(&rule_names, &spec.expected, &trusted_counts, &counts);
+    let verdict = counts_verdict(&rule_names, &spec.expected, &counts, &validated_counts);
     let ok = verdict == "OK";
     let trusted = median_of(trusted);
     let validated = median_of(validated);
-    let peers = peers::measure(spec, events, runs);
     let mut line =
         format!("{name} events_per_sec={trusted:.0} validated_events_per_sec={validated:.0} counts={verdict}");
-    if let Some((peer_rate, peer_verdict)) = peers {
-        match peer_rate {
-            Some(rate) => line.push_str(&format!(
-                " quamina_events_per_sec={rate:.0} quamina_counts={peer_verdict} ratio={:.2}",
+    match peer {
+        Ok(_) => {
+            let rate = median_of(peer_rates);
+            let peer_verdict = counts_verdict(&rule_names, &spec.expected, &peer_counts, &peer_counts);
+            line.push_str(&format!(
+                " quamina_events_per_sec={rate:.0} quamina_counts={} ratio={:.2}",
+                peer_verdict.replace(' ', ","),
                 trusted / rate
-            )),
-            None => line.push_str(&format!(" quamina=unsupported({peer_verdict})")),
+            ));
         }
+        Err(Some(reason)) => line.push_str(&format!(" quamina=unsupported({reason})")),
+        Err(None) => {}
     }
     println!("{line}");
     Ok(ok)
@@ -306,42 +312,52 @@ fn counts_verdict(names: &[&String], expected: &BTreeMap<String, u64>, trusted: 
 #[cfg(feature = "bench-peers")]
 mod peers {
     //! The published `quamina` crate, measured on the same events in the same process.
-    use super::{Category, Events, median_of};
+    use super::{Category, Events};
     use std::time::Instant;
 
-    pub(super) fn measure(spec: &Category, events: &Events, runs: usize) -> Option<(Option<f64>, String)> {
-        let mut quamina = quamina::Quamina::<usize>::new();
-        for (idx, (name, pattern)) in spec.rules.iter().enumerate() {
-            if let Err(error) = quamina.add_pattern(idx, pattern.get()) {
-                return Some((None, format!("{name}: {error}")));
+    pub(super) struct Peer(quamina::Quamina<usize>);
+
+    impl Peer {
+        /// The peer with the category's rules, or why it cannot run them.
+        pub(super) fn new(spec: &Category) -> Result<Peer, Option<String>> {
+            let mut quamina = quamina::Quamina::<usize>::new();
+            for (idx, (name, pattern)) in spec.rules.iter().enumerate() {
+                quamina.add_pattern(idx, pattern.get()).map_err(|error| Some(format!("{name}: {error}")))?;
             }
+            Ok(Peer(quamina))
         }
-        let mut counts = vec![0u64; spec.rules.len()];
-        let mut rates = Vec::new();
-        for _ in 0..runs {
+
+        /// One pass over the events; returns events/s.
+        pub(super) fn pass(&mut self, events: &Events, counts: &mut [u64]) -> f64 {
             counts.iter_mut().for_each(|count| *count = 0);
             let started = Instant::now();
             for event in events.iter() {
-                if let Ok(found) = quamina.matches_for_event(event) {
+                if let Ok(found) = self.0.matches_for_event(event) {
                     for rule in found {
                         counts[rule] += 1;
                     }
                 }
             }
-            rates.push(events.lines.len() as f64 / started.elapsed().as_secs_f64());
+            events.lines.len() as f64 / started.elapsed().as_secs_f64()
         }
-        let names: Vec<&String> = spec.rules.keys().collect();
-        let verdict = super::counts_verdict(&names, &spec.expected, &counts, &counts);
-        Some((Some(median_of(rates)), verdict.replace(' ', ",")))
     }
 }
 
 #[cfg(not(feature = "bench-peers"))]
 mod peers {
+    //! Without the `bench-peers` feature there is no peer to measure.
     use super::{Category, Events};
 
-    pub(super) fn measure(_spec: &Category, _events: &Events, _runs: usize) -> Option<(Option<f64>, String)> {
-        None
+    pub(super) struct Peer;
+
+    impl Peer {
+        pub(super) fn new(_spec: &Category) -> Result<Peer, Option<String>> {
+            Err(None)
+        }
+
+        pub(super) fn pass(&mut self, _events: &Events, _counts: &mut [u64]) -> f64 {
+            0.0
+        }
     }
 }
 
