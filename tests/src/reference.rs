@@ -210,17 +210,6 @@ pub fn branches(pattern: &Value) -> Vec<Vec<Condition<'_>>> {
         .collect()
 }
 
-/// Where some branch of the pattern writes a path for the second time (the case [`branches`] settles
-/// by keeping the last write, which the project has not settled yet): the location of that later
-/// leaf array, or None when every branch writes every path once.
-pub fn second_write(pattern: &Value) -> Option<Vec<String>> {
-    written_branches(pattern).into_iter().find_map(|writes| {
-        writes.iter().enumerate().find_map(|(write_idx, condition)| {
-            writes[..write_idx].iter().any(|earlier| earlier.path == condition.path).then(|| condition.location.clone())
-        })
-    })
-}
-
 /// Every branch as the conditions written into it, in document order, repeats included.
 fn written_branches(pattern: &Value) -> Vec<Vec<Condition<'_>>> {
     match pattern {
@@ -790,71 +779,4 @@ fn stars(wildcard: &str) -> usize {
         }
     }
     n_stars
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn comparability() {
-        for literal in
-            ["0", "-0", "300", "3e2", "3.0E+2", "0.1", "-122.42916360922355", "37.80780792169409", "9007199254740992"]
-        {
-            assert!(comparable_value(literal).is_some(), "{literal}");
-        }
-        for literal in [
-            "9007199254740993",
-            "0.30000000000000001",
-            "1e400",
-            "123456789012345678901",
-            "37.807807921694092",
-            "1e-400",
-        ] {
-            assert!(comparable_value(literal).is_none(), "{literal}");
-        }
-        assert!(
-            numbers_equal("-0", "0")
-                && numbers_equal("300", "3.0E+2")
-                && !numbers_equal("9007199254740993", "9007199254740992")
-        );
-    }
-
-    #[test]
-    fn folding_wildcards_and_ips() {
-        assert_eq!(fold_case("ß"), fold_case("SS"));
-        assert_eq!(fold_case("Σ"), fold_case("ς"));
-        assert_eq!(fold_case("\u{212A}"), "k");
-        assert_ne!(fold_case("İ"), fold_case("i"));
-        assert!(wildcard_matches("a*b", "a/x/b") && wildcard_matches("", "") && !wildcard_matches("", "a"));
-        assert!(
-            wildcard_matches("\\**", "*x") && !wildcard_matches("\\**", "x") && wildcard_matches("a\\\\*", "a\\zz")
-        );
-        assert!(parse_ip("010.0.0.1").is_none() && parse_ip("fe80::1%eth0").is_none());
-        assert_eq!(parse_ip("::ffff:10.0.0.1"), parse_ip("10.0.0.1"));
-        assert!(cidr_contains("10.0.0.1/24", "10.0.0.255") && !cidr_contains("10.0.0.0/24", "10.0.1.0"));
-        assert!(cidr_contains("::/0", "::1") && !cidr_contains("::/0", "10.0.0.1"));
-    }
-
-    #[test]
-    fn array_consistency() {
-        let event = Value::Object(vec![(
-            "a".into(),
-            Value::Array(vec![
-                Value::Object(vec![("b".into(), Value::number("1")), ("c".into(), Value::number("2"))]),
-                Value::Object(vec![("b".into(), Value::number("3")), ("c".into(), Value::number("4"))]),
-            ]),
-        )]);
-        let pattern = |c: &str| {
-            Value::Object(vec![(
-                "a".into(),
-                Value::Object(vec![
-                    ("b".into(), Value::Array(vec![Value::number("1")])),
-                    ("c".into(), Value::Array(vec![Value::number(c)])),
-                ]),
-            )])
-        };
-        assert!(matches(&pattern("2"), &event));
-        assert!(!matches(&pattern("4"), &event));
-    }
 }

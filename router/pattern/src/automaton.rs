@@ -19,7 +19,7 @@
 use rustc_hash::FxHashMap;
 
 use crate::operators::anything_but::AnythingBut;
-use crate::operators::cidr::{IpRange, parse_ip};
+use crate::operators::cidr::{Ip, IpRange, parse_ip};
 use crate::operators::equals_ignore_case::fold_into;
 use crate::operators::exact::Exact;
 use crate::operators::numbers::value_key;
@@ -448,7 +448,7 @@ impl ByteTrie {
 #[derive(Debug, Default)]
 struct FieldIndex {
     strings: FxHashMap<Box<[u8]>, Vec<u32>>,
-    ips: FxHashMap<u128, Vec<u32>>,
+    ips: FxHashMap<Ip, Vec<u32>>,
     numbers: FxHashMap<u64, Vec<u32>>,
     number_literals: FxHashMap<Box<[u8]>, Vec<u32>>,
     trues: Vec<u32>,

@@ -32,11 +32,16 @@ pub(crate) struct Condition {
     pub(crate) leaf: LeafMatchers,
 }
 
-/// An AND of conditions and of `$or`s, before multiplying out.
+/// An AND of conditions and of `$or`s in the order they were written, before multiplying out.
 #[derive(Debug, Default)]
 struct Conjunction {
-    conditions: Vec<Condition>,
-    ors: Vec<Vec<Conjunction>>,
+    items: Vec<Item>,
+}
+
+#[derive(Debug)]
+enum Item {
+    Condition(Condition),
+    Or(Vec<Conjunction>),
 }
 
 impl Pattern {
@@ -88,7 +93,7 @@ fn parse_object(
     for (key, value) in members {
         let key_pointer = pointer.child(key);
         if key.as_ref() == "$or" {
-            out.ors.push(parse_or(value, &key_pointer, prefix, budget)?);
+            out.items.push(Item::Or(parse_or(value, &key_pointer, prefix, budget)?));
             continue;
         }
         if inside_or && RESERVED_NAMES.contains(&key.as_ref()) {
@@ -110,7 +115,7 @@ fn parse_object(
             Json::Array(items) => {
                 let leaf = operators::parse_leaf(items, &key_pointer)?;
                 charge_wildcards(&leaf, &key_pointer, budget)?;
-                out.conditions.push(Condition { path, leaf });
+                out.items.push(Item::Condition(Condition { path, leaf }));
             }
             _ => {
                 return Err(PatternError::new(&key_pointer, format!("\"{key}\" must be an object or an array")));
@@ -180,20 +185,39 @@ fn charge_wildcards(leaf: &LeafMatchers, pointer: &Pointer, budget: &mut Budget<
     Ok(())
 }
 
-/// Multiplies out the `$or`s: the result has one entry per combination.
+/// Multiplies out the `$or`s: the result has one entry per combination. A path written twice in one
+/// combination (`"a"` beside a `$or` branch that also has `"a"`, or the key `"a.b"` beside
+/// `{"a": {"b": ...}}`) keeps the one written last, as event-ruler's compiler does.
 fn expand(conjunction: Conjunction) -> Vec<Vec<Condition>> {
-    let mut result = vec![conjunction.conditions];
-    for or in conjunction.ors {
-        let alternatives: Vec<Vec<Condition>> = or.into_iter().flat_map(expand).collect();
-        let mut next = Vec::with_capacity(result.len() * alternatives.len());
-        for partial in &result {
-            for alternative in &alternatives {
-                let mut combined = partial.clone();
-                combined.extend(alternative.iter().cloned());
-                next.push(combined);
+    let mut result: Vec<Vec<Condition>> = vec![Vec::new()];
+    for item in conjunction.items {
+        match item {
+            Item::Condition(condition) => {
+                for partial in &mut result {
+                    put(partial, condition.clone());
+                }
+            }
+            Item::Or(branches) => {
+                let alternatives: Vec<Vec<Condition>> = branches.into_iter().flat_map(expand).collect();
+                let mut next = Vec::with_capacity(result.len() * alternatives.len());
+                for partial in &result {
+                    for alternative in &alternatives {
+                        let mut combined = partial.clone();
+                        for condition in alternative {
+                            put(&mut combined, condition.clone());
+                        }
+                        next.push(combined);
+                    }
+                }
+                result = next;
             }
         }
-        result = next;
     }
     result
+}
+
+/// Adds a condition, replacing an earlier one on the same path.
+fn put(conditions: &mut Vec<Condition>, condition: Condition) {
+    conditions.retain(|existing| existing.path != condition.path);
+    conditions.push(condition);
 }

@@ -83,8 +83,9 @@ fn quote_bits(bytes: &[u8], pos: usize) -> u64 {
     }
 }
 
-/// Finds the first `"` or `\` at or after `pos`; the length of `bytes` when there is none.
-#[inline(always)]
+/// Finds the first `"` or `\` at or after `pos`; the length of `bytes` when there is none. The plain
+/// scan that `QuoteWindow` must agree with.
+#[cfg(test)]
 pub(crate) fn quote_or_backslash(bytes: &[u8], mut pos: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
     {

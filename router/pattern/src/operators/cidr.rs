@@ -1,8 +1,9 @@
 //! `cidr`: IPv4 and IPv6 ranges, and the IP-aware equality of exact strings.
 //!
-//! Every address lives in one 128-bit space: IPv6 as itself, IPv4 as its IPv4-mapped IPv6 form
-//! (`::ffff:a.b.c.d`), so `::ffff:10.0.0.1` is the IPv4 address 10.0.0.1, as Java's `InetAddress`
-//! (and so event-ruler) reads it. Event values must be IP literals: IPv4 as a strict dotted quad
+//! An address is its family plus 128 bits: IPv6 as itself, IPv4 in the low 32 bits. An IPv4-mapped
+//! IPv6 text (`::ffff:10.0.0.1`) is the IPv4 address 10.0.0.1, as Java's `InetAddress` (and so
+//! event-ruler) reads it. Ranges hold addresses of their own family only, as in event-ruler: an IPv4
+//! address is never inside an IPv6 block such as `::/0`. Event values must be IP literals: IPv4 as a strict dotted quad
 //! without leading zeros, IPv6 in any text form (compressed, hex in either case, embedded IPv4),
 //! without zone ids. Mask bits follow event-ruler: IPv4 0-31, IPv6 0-127.
 
@@ -10,17 +11,22 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::error::{PatternError, Pointer};
 
-/// An inclusive range of addresses in the shared 128-bit space.
+/// An inclusive range of addresses of one family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct IpRange {
-    pub(crate) first: u128,
-    pub(crate) last: u128,
+    pub(crate) first: Ip,
+    pub(crate) last: Ip,
 }
 
-const V4_MAPPED: u128 = 0xffff << 32;
+/// An address: IPv4 addresses sort below every IPv6 address, so a range never spans both families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Ip {
+    V4(u32),
+    V6(u128),
+}
 
-/// Parses an IP literal into the shared 128-bit space.
-pub(crate) fn parse_ip(text: &[u8]) -> Option<u128> {
+/// Parses an IP literal.
+pub(crate) fn parse_ip(text: &[u8]) -> Option<Ip> {
     // Shortest IP literal is "::" (2 bytes); longest IPv6 text form is 45 bytes.
     if text.len() < 2 || text.len() > 45 {
         return None;
@@ -28,10 +34,13 @@ pub(crate) fn parse_ip(text: &[u8]) -> Option<u128> {
     let text = std::str::from_utf8(text).ok()?;
     if text.contains(':') {
         let address: Ipv6Addr = text.parse().ok()?;
-        Some(u128::from(address))
+        Some(match address.to_ipv4_mapped() {
+            Some(v4) => Ip::V4(u32::from(v4)),
+            None => Ip::V6(u128::from(address)),
+        })
     } else {
         let address: Ipv4Addr = text.parse().ok()?;
-        Some(V4_MAPPED | u128::from(u32::from(address)))
+        Some(Ip::V4(u32::from(address)))
     }
 }
 
@@ -46,24 +55,25 @@ impl IpRange {
         if bits < 0 {
             return Err(error("Malformed CIDR, mask bits must not be negative".to_string()));
         }
-        let is_v6 = address.contains(':');
-        let ip = parse_ip(address.as_bytes()).ok_or_else(|| error(format!("Invalid IP address: {address}")))?;
-        let host_bits = if is_v6 {
+        let invalid = || error(format!("Invalid IP address: {address}"));
+        if address.contains(':') {
+            let ip = u128::from(address.parse::<Ipv6Addr>().map_err(|_| invalid())?);
             if bits >= 128 {
                 return Err(error("IPv6 mask bits must be < 128".to_string()));
             }
-            128 - bits as u32
+            let host_mask = u128::MAX.checked_shr(bits as u32).unwrap_or(0);
+            Ok(IpRange { first: Ip::V6(ip & !host_mask), last: Ip::V6(ip | host_mask) })
         } else {
+            let ip = u32::from(address.parse::<Ipv4Addr>().map_err(|_| invalid())?);
             if bits >= 32 {
                 return Err(error("IPv4 mask bits must be < 32".to_string()));
             }
-            32 - bits as u32
-        };
-        let host_mask: u128 = if host_bits >= 128 { u128::MAX } else { (1u128 << host_bits) - 1 };
-        Ok(IpRange { first: ip & !host_mask, last: ip | host_mask })
+            let host_mask = u32::MAX.checked_shr(bits as u32).unwrap_or(0);
+            Ok(IpRange { first: Ip::V4(ip & !host_mask), last: Ip::V4(ip | host_mask) })
+        }
     }
 
-    pub(crate) fn contains(&self, ip: u128) -> bool {
+    pub(crate) fn contains(&self, ip: Ip) -> bool {
         self.first <= ip && ip <= self.last
     }
 }
@@ -94,5 +104,9 @@ mod tests {
         assert_eq!(range("10.0.0.0/-1").unwrap_err(), "Malformed CIDR, mask bits must not be negative");
         assert_eq!(range("10.0.0.300/8").unwrap_err(), "Invalid IP address: 10.0.0.300");
         assert!(range("0.0.0.0/0").unwrap().contains(parse_ip(b"255.255.255.255").unwrap()));
+        // Families never mix, as in event-ruler.
+        assert!(!range("::/0").unwrap().contains(parse_ip(b"10.0.0.1").unwrap()));
+        assert!(!range("::/0").unwrap().contains(parse_ip(b"::ffff:10.0.0.1").unwrap()));
+        assert!(!range("0.0.0.0/0").unwrap().contains(parse_ip(b"::1").unwrap()));
     }
 }
