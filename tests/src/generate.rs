@@ -375,10 +375,10 @@ pub fn derive_event(pattern: &Value, choice_numbers: &[u32], base: &Value) -> Va
             insert(&mut fields, &keys, leaf, &mut choices);
         }
     }
-    if choices.pick(3) == 1 {
-        if let Value::Object(base_fields) = base {
-            fields.extend(base_fields.iter().cloned());
-        }
+    if choices.pick(3) == 1
+        && let Value::Object(base_fields) = base
+    {
+        fields.extend(base_fields.iter().cloned());
     }
     Value::Object(fields)
 }

@@ -240,7 +240,7 @@ fn object_branches<'p>(
         }
         let mut keys = key_prefix.to_vec();
         keys.push(key.clone());
-        let field_location = [location, &[key.clone()]].concat();
+        let field_location = [location, std::slice::from_ref(key)].concat();
         match value {
             Value::Array(values) => {
                 let condition = Condition { path: keys.join("."), keys, values, location: field_location };

@@ -27,6 +27,7 @@ use crate::operators::numeric::{NumericIndex, Range};
 use crate::operators::wildcard::Wildcard;
 use crate::operators::{Leaf, LeafMatchers, ValueMatcher};
 use crate::pattern::Pattern;
+use crate::trie::ByteTrie;
 
 pub(crate) const NO_FIELD: u32 = u32::MAX;
 const NO_HIT: u32 = u32::MAX;
@@ -37,6 +38,14 @@ enum Children {
     /// (tag, segment, node); the tag (see `tag`) rejects most non-matching keys in one compare.
     Few(Vec<(u64, Box<[u8]>, u32)>),
     Many(FxHashMap<Box<[u8]>, u32>),
+}
+
+/// Whether a key contains '.'. Keys are short: a plain loop beats the call into memchr that
+/// `contains` makes.
+#[allow(clippy::manual_contains)]
+#[inline(always)]
+fn has_dot(key: &[u8]) -> bool {
+    key.iter().any(|&byte| byte == b'.')
 }
 
 /// The length and first seven bytes of a segment in one word: equal tags and a length of at most
@@ -120,7 +129,7 @@ impl Automaton {
                 .map(|(_, _, child)| *child),
             Children::Many(children) => children.get(key).copied(),
         };
-        if found.is_none() && self.nodes[node as usize].has_grandchildren && key.iter().any(|&byte| byte == b'.') {
+        if found.is_none() && self.nodes[node as usize].has_grandchildren && has_dot(key) {
             return self.dotted_child(node, key);
         }
         found
@@ -136,7 +145,7 @@ impl Automaton {
     pub(crate) fn child(&self, node: u32, key: &[u8]) -> Option<u32> {
         let found = self.lookup(node, key);
         // A dotted key can only match as a path of two or more segments, which needs a grandchild.
-        if found.is_none() && self.nodes[node as usize].has_grandchildren && key.iter().any(|&byte| byte == b'.') {
+        if found.is_none() && self.nodes[node as usize].has_grandchildren && has_dot(key) {
             return self.dotted_child(node, key);
         }
         found
@@ -191,7 +200,10 @@ impl Automaton {
         if scratch.condition_hit[idx] != epoch {
             scratch.condition_hit[idx] = epoch;
             scratch.condition_head[idx] = NO_HIT;
-            scratch.candidates.extend_from_slice(&self.conditions[idx].keyed);
+            // Usually one branch or none: a loop beats a memcpy call here.
+            for &branch in &self.conditions[idx].keyed {
+                scratch.candidates.push(branch);
+            }
         }
         if scratch.trail.is_empty() {
             // A hit outside arrays of objects is compatible with every other hit.
@@ -361,86 +373,6 @@ impl Scratch {
     fn trail_of(&self, hit: u32) -> &[(u32, u32)] {
         let hit = self.hits[hit as usize];
         &self.trail_arena[hit.trail_start as usize..(hit.trail_start + hit.trail_len) as usize]
-    }
-}
-
-/// A byte trie mapping texts to items; `for_each_prefix_of` reports every stored text that is a
-/// prefix of the query. Nodes with many children get a dense table after `seal`.
-#[derive(Debug, Default)]
-struct ByteTrie {
-    nodes: Vec<TrieNode>,
-}
-
-#[derive(Debug, Default)]
-struct TrieNode {
-    next: Vec<(u8, u32)>,
-    dense: Option<Box<[u32; 256]>>,
-    items: Vec<u32>,
-}
-
-const NO_NODE: u32 = u32::MAX;
-
-impl TrieNode {
-    #[inline(always)]
-    fn child(&self, byte: u8) -> Option<u32> {
-        match &self.dense {
-            Some(table) => Some(table[byte as usize]).filter(|&next| next != NO_NODE),
-            None => self.next.iter().find(|(b, _)| *b == byte).map(|&(_, next)| next),
-        }
-    }
-}
-
-impl ByteTrie {
-    fn insert(&mut self, text: impl Iterator<Item = u8>, item: u32) {
-        if self.nodes.is_empty() {
-            self.nodes.push(TrieNode::default());
-        }
-        let mut node = 0usize;
-        for byte in text {
-            node = match self.nodes[node].next.iter().find(|(b, _)| *b == byte) {
-                Some(&(_, next)) => next as usize,
-                None => {
-                    self.nodes.push(TrieNode::default());
-                    let next = self.nodes.len() - 1;
-                    self.nodes[node].next.push((byte, next as u32));
-                    next
-                }
-            };
-        }
-        self.nodes[node].items.push(item);
-    }
-
-    fn seal(&mut self) {
-        for node in &mut self.nodes {
-            if node.next.len() > 8 {
-                let mut table = Box::new([NO_NODE; 256]);
-                for &(byte, next) in &node.next {
-                    table[byte as usize] = next;
-                }
-                node.dense = Some(table);
-            }
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
-    }
-
-    #[inline]
-    fn for_each_prefix_of(&self, text: impl Iterator<Item = u8>, mut found: impl FnMut(u32)) {
-        let Some(mut node) = self.nodes.first() else {
-            return;
-        };
-        node.items.iter().for_each(|&item| found(item));
-        for byte in text {
-            match node.child(byte) {
-                Some(next) => {
-                    node = &self.nodes[next as usize];
-                    node.items.iter().for_each(|&item| found(item));
-                }
-                None => return,
-            }
-        }
     }
 }
 

@@ -29,6 +29,7 @@ mod operators;
 mod pattern;
 mod scan;
 mod skip;
+mod trie;
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -17,7 +17,9 @@ pub(crate) fn fold(text: &str) -> String {
 /// Appends the folded form of `text` to `out`.
 pub(crate) fn fold_into(text: &str, out: &mut String) {
     if text.is_ascii() {
-        out.extend(text.bytes().map(|byte| byte.to_ascii_lowercase() as char));
+        let start = out.len();
+        out.push_str(text);
+        out[start..].make_ascii_lowercase();
         return;
     }
     for ch in text.chars() {

@@ -91,14 +91,20 @@ pub(crate) fn parse(value: &Json, pointer: &Pointer) -> Result<Range, PatternErr
 }
 
 /// Many ranges of one field, answering stabbing queries. The distinct bounds cut the number line into
-/// slots (below the first bound, each bound itself, between bounds, above the last); each range covers
-/// a contiguous run of slots and is stored in the O(log n) nodes of a segment tree that cover it.
+/// slots (below the first bound, each bound itself, between bounds, above the last), and each range
+/// covers a contiguous run of slots. When ranges overlap little, every slot simply lists its ranges
+/// (one lookup per query); otherwise each range is stored in the O(log n) nodes of a segment tree
+/// that cover its run. Either way the lists live in one array sliced by `starts`, so a query touches
+/// few cache lines.
 #[derive(Debug, Default)]
 pub(crate) struct NumericIndex<T> {
     bounds: Vec<f64>,
-    /// Segment-tree nodes, 1-based, leaves at `size..2 * size`.
-    nodes: Vec<Vec<T>>,
-    size: usize,
+    /// Per-slot layout: slot `s` owns `items[starts[s]..starts[s + 1]]`. Tree layout: node `n`
+    /// (1-based, leaves at `tree_size..2 * tree_size`) does.
+    starts: Vec<u32>,
+    items: Vec<T>,
+    /// 0 for the per-slot layout.
+    tree_size: usize,
 }
 
 impl<T: Copy> NumericIndex<T> {
@@ -108,43 +114,67 @@ impl<T: Copy> NumericIndex<T> {
         bounds.sort_by(f64::total_cmp);
         bounds.dedup();
         let n_slots = 2 * bounds.len() + 1;
-        let size = n_slots.next_power_of_two();
-        let mut index = NumericIndex { bounds, nodes: vec![Vec::new(); 2 * size], size };
-        for (range, item) in ranges {
-            let first = match range.lower {
-                None => 0,
-                Some((value, inclusive)) => 2 * index.position(value) + if inclusive { 1 } else { 2 },
-            };
-            let last = match range.upper {
-                None => n_slots - 1,
-                Some((value, inclusive)) => 2 * index.position(value) + if inclusive { 1 } else { 0 },
-            };
-            if first > last {
-                continue;
-            }
-            let (mut left, mut right) = (first + size, last + size + 1);
-            while left < right {
-                if left & 1 == 1 {
-                    index.nodes[left].push(*item);
-                    left += 1;
+        let position = |bound: f64| bounds.partition_point(|&existing| existing < bound);
+        let runs: Vec<(usize, usize, T)> = ranges
+            .iter()
+            .filter_map(|(range, item)| {
+                let first = match range.lower {
+                    None => 0,
+                    Some((value, inclusive)) => 2 * position(value) + if inclusive { 1 } else { 2 },
+                };
+                let last = match range.upper {
+                    None => n_slots - 1,
+                    Some((value, inclusive)) => 2 * position(value) + if inclusive { 1 } else { 0 },
+                };
+                (first <= last).then_some((first, last, *item))
+            })
+            .collect();
+        let expanded: usize = runs.iter().map(|(first, last, _)| last - first + 1).sum();
+        let (lists, tree_size) = if expanded <= 4 * runs.len() + n_slots {
+            let mut lists: Vec<Vec<T>> = vec![Vec::new(); n_slots];
+            for &(first, last, item) in &runs {
+                for list in &mut lists[first..=last] {
+                    list.push(item);
                 }
-                if right & 1 == 1 {
-                    right -= 1;
-                    index.nodes[right].push(*item);
-                }
-                left >>= 1;
-                right >>= 1;
             }
+            (lists, 0)
+        } else {
+            let size = n_slots.next_power_of_two();
+            let mut nodes: Vec<Vec<T>> = vec![Vec::new(); 2 * size];
+            for &(first, last, item) in &runs {
+                let (mut left, mut right) = (first + size, last + size + 1);
+                while left < right {
+                    if left & 1 == 1 {
+                        nodes[left].push(item);
+                        left += 1;
+                    }
+                    if right & 1 == 1 {
+                        right -= 1;
+                        nodes[right].push(item);
+                    }
+                    left >>= 1;
+                    right >>= 1;
+                }
+            }
+            (nodes, size)
+        };
+        let mut starts = Vec::with_capacity(lists.len() + 1);
+        let mut items = Vec::new();
+        for list in lists {
+            starts.push(items.len() as u32);
+            items.extend(list);
         }
-        index
-    }
-
-    fn position(&self, bound: f64) -> usize {
-        self.bounds.partition_point(|&existing| existing < bound)
+        starts.push(items.len() as u32);
+        NumericIndex { bounds, starts, items, tree_size }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
         self.bounds.is_empty()
+    }
+
+    #[inline(always)]
+    fn list(&self, idx: usize) -> &[T] {
+        &self.items[self.starts[idx] as usize..self.starts[idx + 1] as usize]
     }
 
     /// Calls `found` for every range containing `value`.
@@ -153,13 +183,15 @@ impl<T: Copy> NumericIndex<T> {
         if self.bounds.is_empty() {
             return;
         }
-        let position = self.position(value);
+        let position = self.bounds.partition_point(|&existing| existing < value);
         let slot = if self.bounds.get(position) == Some(&value) { 2 * position + 1 } else { 2 * position };
-        let mut node = slot + self.size;
+        if self.tree_size == 0 {
+            self.list(slot).iter().for_each(|&item| found(item));
+            return;
+        }
+        let mut node = slot + self.tree_size;
         while node >= 1 {
-            for &item in &self.nodes[node] {
-                found(item);
-            }
+            self.list(node).iter().for_each(|&item| found(item));
             node >>= 1;
         }
     }
@@ -184,6 +216,27 @@ mod tests {
         assert_eq!(range(r#"[">", "5"]"#).unwrap_err(), "Value of > must be numeric");
         assert_eq!(range(r#"[">", 1, "<", 2, "<", 3]"#).unwrap_err(), "Too many terms in numeric range expression");
         assert_eq!(range(r#"["=", 9007199254740993]"#).unwrap_err(), "Cannot compare number : 9007199254740993");
+    }
+
+    #[test]
+    fn tree_layout_agrees_with_contains() {
+        // Nested ranges overlap a lot, which selects the segment-tree layout.
+        let ranges: Vec<(Range, usize)> = (0..50)
+            .map(|idx| {
+                let text = format!(r#"[">", {}, "<", {}]"#, -(idx as i64), idx + 1);
+                (range(&text).unwrap(), idx)
+            })
+            .collect();
+        let index = NumericIndex::build(&ranges);
+        assert!(index.tree_size > 0);
+        for value in [-60.0, -49.5, -3.0, 0.0, 10.0, 50.0, 51.0] {
+            let mut found = Vec::new();
+            index.for_each_containing(value, |idx| found.push(idx));
+            found.sort();
+            let expected: Vec<usize> =
+                ranges.iter().filter(|(range, _)| range.contains(value)).map(|(_, idx)| *idx).collect();
+            assert_eq!(found, expected, "{value}");
+        }
     }
 
     #[test]
