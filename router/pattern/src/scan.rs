@@ -46,6 +46,57 @@ impl QuoteWindow {
     }
 }
 
+/// The widest vector code this CPU runs, probed once.
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Level {
+    Baseline,
+    Avx2,
+    Avx512,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn vector_level() -> Level {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    /// 0 = not probed yet, then 1 + the `Level` as a number.
+    static LEVEL: AtomicU8 = AtomicU8::new(0);
+    match LEVEL.load(Ordering::Relaxed) {
+        1 => Level::Baseline,
+        2 => Level::Avx2,
+        3 => Level::Avx512,
+        _ => {
+            let avx2 = std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("pclmulqdq")
+                && std::arch::is_x86_feature_detected!("popcnt")
+                && std::arch::is_x86_feature_detected!("bmi1");
+            let avx512 = avx2
+                && std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw");
+            let level = if avx512 {
+                Level::Avx512
+            } else if avx2 {
+                Level::Avx2
+            } else {
+                Level::Baseline
+            };
+            LEVEL.store(1 + level as u8, Ordering::Relaxed);
+            level
+        }
+    }
+}
+
+/// `quote_bits` for a full 64-byte window in one AVX-512 load.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn quote_bits_avx512(window: &[u8; 64]) -> u64 {
+    use std::arch::x86_64::*;
+    // SAFETY: the load reads the 64 bytes of `window`; AVX-512BW is enabled for this function.
+    let bytes = unsafe { _mm512_loadu_si512(window.as_ptr() as *const _) };
+    _mm512_cmpeq_epi8_mask(bytes, _mm512_set1_epi8(b'"' as i8))
+        | _mm512_cmpeq_epi8_mask(bytes, _mm512_set1_epi8(b'\\' as i8))
+}
+
 /// Bit i set when bytes[pos + i] is `"` or `\` (bits past the end stay clear).
 #[inline(always)]
 fn quote_bits(bytes: &[u8], pos: usize) -> u64 {
@@ -61,6 +112,10 @@ fn quote_bits(bytes: &[u8], pos: usize) -> u64 {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::*;
+        if vector_level() == Level::Avx512 {
+            // SAFETY: the CPU has AVX-512BW (probed by `vector_level`).
+            return unsafe { quote_bits_avx512(window) };
+        }
         // SAFETY: SSE2 is in the x86_64 baseline; the loads read the 64 bytes of `window`.
         unsafe {
             let quote = _mm_set1_epi8(b'"' as i8);

@@ -14,9 +14,11 @@ const BLOCK: usize = 64;
 pub(crate) fn container_end(bytes: &[u8], start: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
     {
-        if avx2::available() {
-            // SAFETY: the CPU supports AVX2 (checked at run time just above).
-            return unsafe { avx2::container_end(bytes, start) };
+        match avx2::level() {
+            // SAFETY: the CPU supports what each function enables (probed at run time by `level`).
+            avx2::Level::Avx512 => return unsafe { avx2::container_end_avx512(bytes, start) },
+            avx2::Level::Avx2 => return unsafe { avx2::container_end(bytes, start) },
+            avx2::Level::Baseline => {}
         }
     }
     container_end_with(bytes, start, classify, prefix_xor)
@@ -146,26 +148,27 @@ fn classify(block: &[u8; BLOCK]) -> Masks {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use std::sync::atomic::{AtomicU8, Ordering};
-
     use super::{BLOCK, Masks, container_end_with};
 
-    /// 0 = not probed yet, 1 = absent, 2 = present.
-    static AVX2: AtomicU8 = AtomicU8::new(0);
+    pub(super) use crate::scan::{Level, vector_level as level};
 
-    #[inline(always)]
-    pub(super) fn available() -> bool {
-        match AVX2.load(Ordering::Relaxed) {
-            2 => true,
-            1 => false,
-            _ => {
-                let present = std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("pclmulqdq")
-                    && std::arch::is_x86_feature_detected!("popcnt")
-                    && std::arch::is_x86_feature_detected!("bmi1");
-                AVX2.store(if present { 2 } else { 1 }, Ordering::Relaxed);
-                present
-            }
+    #[target_feature(enable = "avx512f,avx512bw,avx2,pclmulqdq,popcnt,bmi1")]
+    pub(super) fn container_end_avx512(bytes: &[u8], start: usize) -> usize {
+        container_end_with(bytes, start, |block: &[u8; BLOCK]| classify_avx512(block), |bits| prefix_xor(bits))
+    }
+
+    /// One 64-byte load, four compares straight into bit masks.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn classify_avx512(block: &[u8; BLOCK]) -> Masks {
+        use std::arch::x86_64::*;
+        // SAFETY: the load reads the 64 bytes of `block`; AVX-512BW is enabled for this function.
+        let bytes = unsafe { _mm512_loadu_si512(block.as_ptr() as *const _) };
+        let folded = _mm512_or_si512(bytes, _mm512_set1_epi8(0x20));
+        Masks {
+            quote: _mm512_cmpeq_epi8_mask(bytes, _mm512_set1_epi8(b'"' as i8)),
+            backslash: _mm512_cmpeq_epi8_mask(bytes, _mm512_set1_epi8(b'\\' as i8)),
+            open: _mm512_cmpeq_epi8_mask(folded, _mm512_set1_epi8(b'{' as i8)),
+            close: _mm512_cmpeq_epi8_mask(folded, _mm512_set1_epi8(b'}' as i8)),
         }
     }
 
@@ -237,12 +240,30 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn carryless_prefix_xor_agrees() {
-        if !super::avx2::available() {
+        if super::avx2::level() == super::avx2::Level::Baseline {
             return;
         }
         for bits in [0u64, 1, 0b1010, 0x8000_0000_0000_0001, 0xdead_beef_0bad_f00d, u64::MAX] {
             // SAFETY: the CPU has PCLMULQDQ (checked by `available`).
             assert_eq!(unsafe { super::avx2::prefix_xor(bits) }, super::prefix_xor(bits));
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn every_vector_level_agrees() {
+        let long = format!(r#"{{"k":"{}","l":[{}]}}!"#, "\\\"}".repeat(40), "[1],".repeat(50) + "2");
+        let texts = [long.as_str(), r#"["\\", "]"] rest"#, "[[[", r#"{"a":[1,{"b":"}"}],"c":"\"]"}, tail"#];
+        for text in texts {
+            let expected = super::container_end_with(text.as_bytes(), 1, super::classify, super::prefix_xor);
+            if super::avx2::level() != super::avx2::Level::Baseline {
+                // SAFETY: the CPU has AVX2 and friends (probed).
+                assert_eq!(unsafe { super::avx2::container_end(text.as_bytes(), 1) }, expected, "{text}");
+            }
+            if super::avx2::level() == super::avx2::Level::Avx512 {
+                // SAFETY: the CPU has AVX-512BW (probed).
+                assert_eq!(unsafe { super::avx2::container_end_avx512(text.as_bytes(), 1) }, expected, "{text}");
+            }
         }
     }
 
