@@ -91,17 +91,6 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
         }
     }
 
-    #[inline(always)]
-    fn expect(&mut self, byte: u8) -> Result<(), EventError> {
-        self.skip_whitespace();
-        if self.peek() == Some(byte) {
-            self.pos += 1;
-            Ok(())
-        } else {
-            Err(EventError::new(self.pos, INVALID))
-        }
-    }
-
     /// Recursion guard of `walk_object` and `walk_array`: the depth limit, and a fresh stack segment
     /// when the thread's stack runs low (deep events on small-stack threads, debug builds).
     #[inline(always)]
@@ -120,34 +109,44 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
     /// `pos` is at `{`. Walks the members, descending into the ones the trie knows.
     fn walk_object(&mut self, node: u32) -> Result<(), EventError> {
         self.enter()?;
-        self.pos += 1;
-        self.skip_whitespace();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
+        // The position lives in a local in this loop (the hottest of the walker) and goes back to
+        // `self.pos` only around calls that need it.
+        let bytes = self.bytes;
+        let mut pos = skip_ws(bytes, self.pos + 1);
+        if bytes.get(pos) == Some(&b'}') {
+            self.pos = pos + 1;
             self.depth -= 1;
             return Ok(());
         }
         loop {
-            self.skip_whitespace();
-            if self.peek() != Some(b'"') {
-                return Err(EventError::new(self.pos, INVALID));
+            if bytes.get(pos) != Some(&b'"') {
+                return Err(EventError::new(pos, INVALID));
             }
+            self.pos = pos;
             let child = self.key(node)?;
-            self.expect(b':')?;
-            self.skip_whitespace();
-            match child {
-                Some(child) => self.walk_value(child)?,
-                None => self.skip_value()?,
+            pos = skip_ws(bytes, self.pos);
+            if bytes.get(pos) != Some(&b':') {
+                return Err(EventError::new(pos, INVALID));
             }
-            self.skip_whitespace();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
+            pos = skip_ws(bytes, pos + 1);
+            match child {
+                Some(child) => {
+                    self.pos = pos;
+                    self.walk_value(child)?;
+                    pos = self.pos;
+                }
+                None if TRUSTED => pos = skip_trusted(&mut self.quotes, bytes, pos),
+                None => pos = skip_validated(bytes, pos, self.max_depth.saturating_sub(self.depth))?,
+            }
+            pos = skip_ws(bytes, pos);
+            match bytes.get(pos) {
+                Some(b',') => pos = skip_ws(bytes, pos + 1),
                 Some(b'}') => {
-                    self.pos += 1;
+                    self.pos = pos + 1;
                     self.depth -= 1;
                     return Ok(());
                 }
-                _ => return Err(EventError::new(self.pos, INVALID)),
+                _ => return Err(EventError::new(pos, INVALID)),
             }
         }
     }
@@ -527,6 +526,10 @@ impl KindStack {
 
 #[inline(always)]
 fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
+    // Compact JSON has no whitespace: one compare settles the common case.
+    if bytes.get(pos).is_some_and(|&byte| byte > b' ') {
+        return pos;
+    }
     while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(pos) {
         pos += 1;
     }
