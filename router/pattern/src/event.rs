@@ -46,6 +46,8 @@ pub(crate) struct Walker<'e, 'a, const TRUSTED: bool> {
     scratch: &'a mut Scratch,
     /// Trusted mode: positions of quotes and backslashes, one 64-byte window at a time.
     quotes: scan::QuoteWindow,
+    /// Validating mode: byte classes, one 64-byte window at a time.
+    classes: scan::ClassWindow,
 }
 
 impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
@@ -55,8 +57,16 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
         automaton: &'a Automaton,
         scratch: &'a mut Scratch,
     ) -> Result<(), EventError> {
-        let mut walker =
-            Walker::<TRUSTED> { bytes, pos: 0, depth: 0, max_depth, automaton, scratch, quotes: Default::default() };
+        let mut walker = Walker::<TRUSTED> {
+            bytes,
+            pos: 0,
+            depth: 0,
+            max_depth,
+            automaton,
+            scratch,
+            quotes: Default::default(),
+            classes: Default::default(),
+        };
         walker.skip_whitespace();
         if walker.peek() != Some(b'{') {
             return Err(match walker.peek() {
@@ -136,7 +146,7 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
                     pos = self.pos;
                 }
                 None if TRUSTED => pos = skip_trusted(&mut self.quotes, bytes, pos),
-                None => pos = skip_validated(bytes, pos, self.max_depth.saturating_sub(self.depth))?,
+                None => pos = skip_validated(&mut self.classes, bytes, pos, self.max_depth.saturating_sub(self.depth))?,
             }
             pos = skip_ws(bytes, pos);
             match bytes.get(pos) {
@@ -159,7 +169,7 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
         let (end, has_escape) = if TRUSTED {
             string_end_trusted(&mut self.quotes, self.bytes, start)
         } else {
-            string_end_validated(self.bytes, start)?
+            string_end_validated(&mut self.classes, self.bytes, start)?
         };
         self.pos = end + 1;
         if !has_escape {
@@ -194,7 +204,7 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
                 let (end, has_escape) = if TRUSTED {
                     string_end_trusted(&mut self.quotes, self.bytes, start)
                 } else {
-                    string_end_validated(self.bytes, start)?
+                    string_end_validated(&mut self.classes, self.bytes, start)?
                 };
                 self.pos = end + 1;
                 if has_escape {
@@ -215,7 +225,8 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
                 let end = if TRUSTED {
                     number_end_trusted(self.bytes, start)
                 } else {
-                    number_end(self.bytes, start).ok_or(EventError::new(start, INVALID))?
+                    number_end_with(self.bytes, start, |bytes, pos| self.classes.digits_end(bytes, pos))
+                        .ok_or(EventError::new(start, INVALID))?
                 };
                 if end - start > MAX_NUMBER_LEN {
                     return Err(EventError::new(start, NUMBER_TOO_LONG));
@@ -291,7 +302,8 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
         if TRUSTED {
             self.pos = skip_trusted(&mut self.quotes, self.bytes, self.pos);
         } else {
-            self.pos = skip_validated(self.bytes, self.pos, self.max_depth.saturating_sub(self.depth))?;
+            self.pos =
+                skip_validated(&mut self.classes, self.bytes, self.pos, self.max_depth.saturating_sub(self.depth))?;
         }
         Ok(())
     }
@@ -318,12 +330,16 @@ fn string_end_trusted(window: &mut scan::QuoteWindow, bytes: &[u8], start: usize
 
 /// Like `string_end_trusted`, but checks escapes, control characters and UTF-8 on the way.
 #[inline(always)]
-fn string_end_validated(bytes: &[u8], start: usize) -> Result<(usize, bool), EventError> {
+fn string_end_validated(
+    classes: &mut scan::ClassWindow,
+    bytes: &[u8],
+    start: usize,
+) -> Result<(usize, bool), EventError> {
     let mut pos = start;
     let mut has_escape = false;
     let mut non_ascii = false;
     loop {
-        let found = scan::string_special(bytes, pos);
+        let found = classes.string_special(bytes, pos);
         non_ascii |= found.non_ascii;
         let at = found.pos;
         match bytes.get(at) {
@@ -436,17 +452,23 @@ pub(crate) fn decode_string(bytes: &[u8], start: usize, out: &mut Vec<u8>) -> Re
 /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
 #[inline(always)]
 pub(crate) fn number_end(bytes: &[u8], start: usize) -> Option<usize> {
+    number_end_with(bytes, start, scan::digits_end)
+}
+
+/// `number_end` with a given search for the end of a digit run.
+#[inline(always)]
+fn number_end_with(bytes: &[u8], start: usize, mut digits_end: impl FnMut(&[u8], usize) -> usize) -> Option<usize> {
     let mut pos = start;
     if bytes.get(pos) == Some(&b'-') {
         pos += 1;
     }
     match bytes.get(pos) {
         Some(b'0') => pos += 1,
-        Some(b'1'..=b'9') => pos = scan::digits_end(bytes, pos + 1),
+        Some(b'1'..=b'9') => pos = digits_end(bytes, pos + 1),
         _ => return None,
     }
     if bytes.get(pos) == Some(&b'.') {
-        let end = scan::digits_end(bytes, pos + 1);
+        let end = digits_end(bytes, pos + 1);
         if end == pos + 1 {
             return None;
         }
@@ -457,7 +479,7 @@ pub(crate) fn number_end(bytes: &[u8], start: usize) -> Option<usize> {
         if let Some(b'+' | b'-') = bytes.get(pos) {
             pos += 1;
         }
-        let end = scan::digits_end(bytes, pos);
+        let end = digits_end(bytes, pos);
         if end == pos {
             return None;
         }
@@ -538,12 +560,12 @@ fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
 
 /// At `pos` (after optional whitespace) a key and its colon; returns the position after the colon.
 #[inline(always)]
-fn skip_key(bytes: &[u8], pos: usize) -> Result<usize, EventError> {
+fn skip_key(classes: &mut scan::ClassWindow, bytes: &[u8], pos: usize) -> Result<usize, EventError> {
     let pos = skip_ws(bytes, pos);
     if bytes.get(pos) != Some(&b'"') {
         return Err(EventError::new(pos, INVALID));
     }
-    let pos = skip_ws(bytes, string_end_validated(bytes, pos + 1)?.0 + 1);
+    let pos = skip_ws(bytes, string_end_validated(classes, bytes, pos + 1)?.0 + 1);
     if bytes.get(pos) != Some(&b':') {
         return Err(EventError::new(pos, INVALID));
     }
@@ -552,15 +574,21 @@ fn skip_key(bytes: &[u8], pos: usize) -> Result<usize, EventError> {
 
 /// Skips and validates the value at `pos` without recursion; `depth_budget` is how many more levels
 /// of nesting are allowed. Returns the position after the value.
-fn skip_validated(bytes: &[u8], mut pos: usize, depth_budget: usize) -> Result<usize, EventError> {
+fn skip_validated(
+    classes: &mut scan::ClassWindow,
+    bytes: &[u8],
+    mut pos: usize,
+    depth_budget: usize,
+) -> Result<usize, EventError> {
     let mut kinds = KindStack { low: 0, high: Vec::new() };
     let mut depth = 0usize;
     'value: loop {
         pos = skip_ws(bytes, pos);
         match bytes.get(pos) {
-            Some(b'"') => pos = string_end_validated(bytes, pos + 1)?.0 + 1,
+            Some(b'"') => pos = string_end_validated(classes, bytes, pos + 1)?.0 + 1,
             Some(b'-' | b'0'..=b'9') => {
-                let end = number_end(bytes, pos).ok_or(EventError::new(pos, INVALID))?;
+                let end = number_end_with(bytes, pos, |bytes, at| classes.digits_end(bytes, at))
+                    .ok_or(EventError::new(pos, INVALID))?;
                 if end - pos > MAX_NUMBER_LEN {
                     return Err(EventError::new(pos, NUMBER_TOO_LONG));
                 }
@@ -580,7 +608,7 @@ fn skip_validated(bytes: &[u8], mut pos: usize, depth_budget: usize) -> Result<u
                     depth -= 1;
                 } else {
                     if is_object {
-                        pos = skip_key(bytes, pos)?;
+                        pos = skip_key(classes, bytes, pos)?;
                     }
                     continue 'value;
                 }
@@ -601,7 +629,7 @@ fn skip_validated(bytes: &[u8], mut pos: usize, depth_budget: usize) -> Result<u
                 Some(b',') => {
                     pos += 1;
                     if is_object {
-                        pos = skip_key(bytes, pos)?;
+                        pos = skip_key(classes, bytes, pos)?;
                     }
                     continue 'value;
                 }
@@ -624,7 +652,7 @@ mod tests {
     use super::*;
 
     fn skip(text: &str, budget: usize) -> Result<usize, &'static str> {
-        skip_validated(text.as_bytes(), 0, budget).map_err(|error| error.message())
+        skip_validated(&mut scan::ClassWindow::default(), text.as_bytes(), 0, budget).map_err(|error| error.message())
     }
 
     #[test]

@@ -46,6 +46,138 @@ impl QuoteWindow {
     }
 }
 
+/// A 64-byte window of byte classes for validating reads: string specials (`"`, `\`, control
+/// characters), non-ASCII bytes and non-digits. Keys, short strings and the digit runs of numbers in
+/// one window share one classification. Bytes past the end of the input count as control characters,
+/// so every search stops there.
+#[derive(Debug, Default)]
+pub(crate) struct ClassWindow {
+    base: usize,
+    special: u64,
+    high: u64,
+    non_digit: u64,
+    loaded: bool,
+}
+
+impl ClassWindow {
+    #[inline(always)]
+    fn ensure(&mut self, bytes: &[u8], pos: usize) {
+        if !self.loaded || pos < self.base || pos - self.base >= 64 {
+            self.load(bytes, pos);
+        }
+    }
+
+    fn load(&mut self, bytes: &[u8], pos: usize) {
+        let mut block = [0u8; 64];
+        let window: &[u8; 64] = match bytes.get(pos..pos + 64) {
+            Some(window) => window.try_into().expect("a 64-byte slice"),
+            None => {
+                let rest = &bytes[pos.min(bytes.len())..];
+                block[..rest.len()].copy_from_slice(rest);
+                &block
+            }
+        };
+        let (special, high, non_digit) = classes(window);
+        *self = ClassWindow { base: pos, special, high, non_digit, loaded: true };
+    }
+
+    /// Like `string_special`.
+    #[inline(always)]
+    pub(crate) fn string_special(&mut self, bytes: &[u8], mut pos: usize) -> StringScan {
+        let mut non_ascii = false;
+        loop {
+            if pos >= bytes.len() {
+                return StringScan { pos: bytes.len(), non_ascii };
+            }
+            self.ensure(bytes, pos);
+            let offset = pos - self.base;
+            let ahead = self.special >> offset;
+            if ahead != 0 {
+                let at = ahead.trailing_zeros();
+                non_ascii |= (self.high >> offset) & ((1u64 << at) - 1) != 0;
+                return StringScan { pos: (pos + at as usize).min(bytes.len()), non_ascii };
+            }
+            non_ascii |= self.high >> offset != 0;
+            pos = self.base + 64;
+        }
+    }
+
+    /// Like `digits_end`.
+    #[inline(always)]
+    pub(crate) fn digits_end(&mut self, bytes: &[u8], mut pos: usize) -> usize {
+        loop {
+            if pos >= bytes.len() {
+                return bytes.len();
+            }
+            self.ensure(bytes, pos);
+            let offset = pos - self.base;
+            let ahead = self.non_digit >> offset;
+            if ahead != 0 {
+                return (pos + ahead.trailing_zeros() as usize).min(bytes.len());
+            }
+            pos = self.base + 64;
+        }
+    }
+}
+
+/// (string specials, bytes >= 0x80, non-digits) of a 64-byte block.
+#[inline(always)]
+fn classes(window: &[u8; 64]) -> (u64, u64, u64) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        if vector_level() == Level::Avx512 {
+            // SAFETY: the CPU has AVX-512BW (probed by `vector_level`).
+            return unsafe { classes_avx512(window) };
+        }
+        let (mut special, mut high, mut digit) = (0u64, 0u64, 0u64);
+        // SAFETY: SSE2 is in the x86_64 baseline; the loads read the 64 bytes of `window`.
+        unsafe {
+            let quote = _mm_set1_epi8(b'"' as i8);
+            let backslash = _mm_set1_epi8(b'\\' as i8);
+            let control_max = _mm_set1_epi8(0x1f);
+            let below = _mm_set1_epi8(b'0' as i8 - 1);
+            let above = _mm_set1_epi8(b'9' as i8 + 1);
+            for lane in 0..4 {
+                let chunk = _mm_loadu_si128(window.as_ptr().add(lane * 16) as *const __m128i);
+                let control = _mm_cmpeq_epi8(_mm_max_epu8(chunk, control_max), control_max);
+                let found =
+                    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(chunk, quote), _mm_cmpeq_epi8(chunk, backslash)), control);
+                let is_digit = _mm_and_si128(_mm_cmpgt_epi8(chunk, below), _mm_cmplt_epi8(chunk, above));
+                let shift = lane * 16;
+                special |= (_mm_movemask_epi8(found) as u16 as u64) << shift;
+                high |= (_mm_movemask_epi8(chunk) as u16 as u64) << shift;
+                digit |= (_mm_movemask_epi8(is_digit) as u16 as u64) << shift;
+            }
+        }
+        (special, high, !digit)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let (mut special, mut high, mut non_digit) = (0u64, 0u64, 0u64);
+        for (idx, &byte) in window.iter().enumerate() {
+            special |= u64::from(byte == b'"' || byte == b'\\' || byte < 0x20) << idx;
+            high |= u64::from(byte >= 0x80) << idx;
+            non_digit |= u64::from(!byte.is_ascii_digit()) << idx;
+        }
+        (special, high, non_digit)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn classes_avx512(window: &[u8; 64]) -> (u64, u64, u64) {
+    use std::arch::x86_64::*;
+    // SAFETY: the load reads the 64 bytes of `window`; AVX-512BW is enabled for this function.
+    let bytes = unsafe { _mm512_loadu_si512(window.as_ptr() as *const _) };
+    let special = _mm512_cmpeq_epi8_mask(bytes, _mm512_set1_epi8(b'"' as i8))
+        | _mm512_cmpeq_epi8_mask(bytes, _mm512_set1_epi8(b'\\' as i8))
+        | _mm512_cmple_epu8_mask(bytes, _mm512_set1_epi8(0x1f));
+    let high = _mm512_movepi8_mask(bytes);
+    let digit = _mm512_cmple_epu8_mask(_mm512_sub_epi8(bytes, _mm512_set1_epi8(b'0' as i8)), _mm512_set1_epi8(9));
+    (special, high, !digit)
+}
+
 /// The widest vector code this CPU runs, probed once.
 #[cfg(target_arch = "x86_64")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,6 +380,21 @@ mod tests {
         while pos < text.len() {
             assert_eq!(window.next(text, pos), quote_or_backslash(text, pos), "at {pos}");
             pos += 1;
+        }
+    }
+
+    #[test]
+    fn class_window_agrees_with_scans() {
+        let text = "{\"key\":\"valué\\\"x\",\"n\":-122.37136098622624,\"list\":[1234567890123456789012345678901234567890,\"\u{1}\"]}      ";
+        let bytes = text.as_bytes();
+        let mut window = ClassWindow::default();
+        for pos in 0..bytes.len() {
+            assert_eq!(window.string_special(bytes, pos), string_special(bytes, pos), "string at {pos}");
+            assert_eq!(window.digits_end(bytes, pos), digits_end(bytes, pos), "digits at {pos}");
+        }
+        for pos in (0..bytes.len()).rev() {
+            assert_eq!(window.string_special(bytes, pos), string_special(bytes, pos), "string at {pos}");
+            assert_eq!(window.digits_end(bytes, pos), digits_end(bytes, pos), "digits at {pos}");
         }
     }
 

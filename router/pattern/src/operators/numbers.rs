@@ -27,8 +27,9 @@ pub(crate) fn comparable_value(literal: &[u8]) -> Option<f64> {
         return None;
     }
     let mut buffer = ryu::Buffer::new();
-    let shortest = buffer.format_finite(value);
-    if same_decimal(literal, shortest.as_bytes()) { Some(value) } else { None }
+    let shortest = buffer.format_finite(value).as_bytes();
+    // Most producers write the same shortest form as ryu, byte for byte: then no decimal arithmetic.
+    if shortest == literal || same_decimal(literal, shortest) { Some(value) } else { None }
 }
 
 /// The bits used as a hash key for numeric equality: equal comparable values give equal keys.
@@ -36,66 +37,36 @@ pub(crate) fn value_key(value: f64) -> u64 {
     if value == 0.0 { 0 } else { value.to_bits() }
 }
 
-/// A decimal literal reduced to sign, significant digits (no leading or trailing zeros) and the
-/// exponent of the last digit, so that two literals are equal exactly when their decimals are.
-/// Callers only build decimals of literals with at most 17 significant digits; longer tails are
-/// cut (and would make the comparison fail, as it should).
+/// A decimal literal reduced to sign, significant digits as an integer (no leading or trailing
+/// zeros) and the exponent of the last digit, so that two literals are equal exactly when their
+/// decimals are. `None` when the literal has more than 19 significant digits; callers only compare
+/// literals of at most 17.
 #[derive(PartialEq, Eq, Debug)]
 struct Decimal {
     negative: bool,
-    digits: Digits,
+    digits: u64,
     exponent: i64,
 }
 
-/// Up to 24 digits on the stack.
-#[derive(PartialEq, Eq, Debug, Default)]
-struct Digits {
-    bytes: [u8; 24],
-    len: usize,
-}
-
-impl Digits {
-    fn push(&mut self, digit: u8) {
-        if self.len < self.bytes.len() {
-            self.bytes[self.len] = digit;
-        }
-        self.len += 1;
-    }
-
-    fn last(&self) -> Option<&u8> {
-        if self.len == 0 { None } else { self.bytes.get(self.len - 1) }
-    }
-
-    fn pop(&mut self) {
-        if self.len > 0 {
-            self.len -= 1;
-            if self.len < self.bytes.len() {
-                self.bytes[self.len] = 0;
-            }
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
-fn decimal(text: &[u8]) -> Decimal {
-    let mut negative = false;
-    let mut digits = Digits::default();
+fn decimal(text: &[u8]) -> Option<Decimal> {
+    let (negative, text) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    let mut digits: u64 = 0;
+    let mut n_digits = 0u32;
     let mut exponent: i64 = 0;
     let mut seen_point = false;
-    let mut idx = 0;
-    if let Some(b'-') = text.first() {
-        negative = true;
-        idx = 1;
-    }
-    while idx < text.len() {
-        let byte = text[idx];
+    let mut rest = text;
+    while let Some((&byte, tail)) = rest.split_first() {
         match byte {
             b'0'..=b'9' => {
-                if !(digits.is_empty() && byte == b'0') {
-                    digits.push(byte);
+                if digits != 0 || byte != b'0' {
+                    n_digits += 1;
+                    if n_digits > 19 {
+                        return None;
+                    }
+                    digits = digits * 10 + u64::from(byte - b'0');
                 }
                 if seen_point {
                     exponent -= 1;
@@ -103,32 +74,30 @@ fn decimal(text: &[u8]) -> Decimal {
             }
             b'.' => seen_point = true,
             b'e' | b'E' => {
-                let rest = std::str::from_utf8(&text[idx + 1..]).unwrap_or("0");
-                let rest = rest.strip_prefix('+').unwrap_or(rest);
-                // Exponents beyond i64 cannot be comparable anyway; saturate.
-                exponent = exponent.saturating_add(
-                    rest.parse::<i64>()
-                        .unwrap_or_else(|_| if rest.starts_with('-') { i64::MIN / 2 } else { i64::MAX / 2 }),
-                );
+                let text = std::str::from_utf8(tail).ok()?;
+                exponent = exponent.checked_add(text.strip_prefix('+').unwrap_or(text).parse().ok()?)?;
                 break;
             }
-            _ => {}
+            _ => return None,
         }
-        idx += 1;
+        rest = tail;
     }
-    while digits.last() == Some(&b'0') {
-        digits.pop();
+    if digits == 0 {
+        // Zero has no sign and no exponent.
+        return Some(Decimal { negative: false, digits: 0, exponent: 0 });
+    }
+    while digits % 10 == 0 {
+        digits /= 10;
         exponent += 1;
     }
-    if digits.is_empty() {
-        // Zero has no sign and no exponent.
-        return Decimal { negative: false, digits, exponent: 0 };
-    }
-    Decimal { negative, digits, exponent }
+    Some(Decimal { negative, digits, exponent })
 }
 
 fn same_decimal(left: &[u8], right: &[u8]) -> bool {
-    decimal(left) == decimal(right)
+    match (decimal(left), decimal(right)) {
+        (Some(left), Some(right)) => left == right,
+        _ => false,
+    }
 }
 
 /// Count of significant digits and the decimal exponent of the first one, cheaply and approximately
