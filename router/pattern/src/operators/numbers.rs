@@ -86,7 +86,7 @@ fn decimal(text: &[u8]) -> Option<Decimal> {
         // Zero has no sign and no exponent.
         return Some(Decimal { negative: false, digits: 0, exponent: 0 });
     }
-    while digits % 10 == 0 {
+    while digits.is_multiple_of(10) {
         digits /= 10;
         exponent += 1;
     }
