@@ -71,7 +71,13 @@ struct Node {
     children: Children,
     field: u32,
     has_grandchildren: bool,
+    /// For a node with a few children and no grandchildren: a searcher per child for `"name"`, used
+    /// on trusted flat objects (see `Walker::walk_flat_object`).
+    key_finders: Option<Box<[(memchr::memmem::Finder<'static>, u32)]>>,
 }
+
+/// Up to this many children, a flat object is searched for its keys instead of read key by key.
+const MAX_SEARCHED_KEYS: usize = 2;
 
 #[derive(Debug)]
 struct Condition {
@@ -165,6 +171,12 @@ impl Automaton {
             }
             Children::Many(children) => children.get(segment).copied(),
         }
+    }
+
+    /// The searchers of a node whose keys can be searched for (see `Node::key_finders`).
+    #[inline(always)]
+    pub(crate) fn key_finders(&self, node: u32) -> Option<&[(memchr::memmem::Finder<'static>, u32)]> {
+        self.nodes[node as usize].key_finders.as_deref()
     }
 
     #[inline(always)]
@@ -683,6 +695,21 @@ impl Builder {
             .into_iter()
             .map(|(children, field)| Node {
                 has_grandchildren: children.iter().any(|(_, child)| has_children[*child as usize]),
+                key_finders: (!children.is_empty()
+                    && children.len() <= MAX_SEARCHED_KEYS
+                    && !children.iter().any(|(_, child)| has_children[*child as usize]))
+                .then(|| {
+                    children
+                        .iter()
+                        .map(|(name, child)| {
+                            let mut needle = Vec::with_capacity(name.len() + 2);
+                            needle.push(b'"');
+                            needle.extend_from_slice(name);
+                            needle.push(b'"');
+                            (memchr::memmem::Finder::new(&needle).into_owned(), *child)
+                        })
+                        .collect()
+                }),
                 children: if children.len() <= 8 {
                     Children::Few(children.into_iter().map(|(name, node)| (tag(&name), name, node)).collect())
                 } else {

@@ -76,6 +76,55 @@ fn container_end_with(
     bytes.len()
 }
 
+/// For trusted input: the position after the `}` closing the object whose content starts at `start`,
+/// provided the object is flat (no `{` or `[` outside strings) and has no backslash; `None`
+/// otherwise, or when the input ends first. Without backslashes every `"` delimits a string, and
+/// without nesting every key sits at the object's own level, so a flat object can be searched for
+/// its keys as byte strings.
+pub(crate) fn flat_object_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut inside_string: u64 = 0;
+    let mut pos = start;
+    let mut padded;
+    while pos < bytes.len() {
+        let block: &[u8; BLOCK] = match bytes.get(pos..pos + BLOCK) {
+            Some(block) => block.try_into().expect("a 64-byte slice"),
+            None => {
+                let rest = &bytes[pos..];
+                padded = [b' '; BLOCK];
+                padded[..rest.len()].copy_from_slice(rest);
+                &padded
+            }
+        };
+        let masks = classify_block(block);
+        let string_bits = prefix_xor(masks.quote) ^ inside_string;
+        inside_string = ((string_bits as i64) >> 63) as u64;
+        let closes = masks.close & !string_bits;
+        // Everything before the first closing bracket belongs to the object.
+        let before_close = if closes == 0 { u64::MAX } else { (closes & closes.wrapping_neg()) - 1 };
+        if (masks.backslash | (masks.open & !string_bits)) & before_close != 0 {
+            return None;
+        }
+        if closes != 0 {
+            return Some((pos + closes.trailing_zeros() as usize + 1).min(bytes.len()));
+        }
+        pos += BLOCK;
+    }
+    None
+}
+
+/// The widest classification this CPU runs, for one block.
+#[inline(always)]
+fn classify_block(block: &[u8; BLOCK]) -> Masks {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if avx2::level() == avx2::Level::Avx512 {
+            // SAFETY: the CPU has AVX-512BW (probed by `level`).
+            return unsafe { avx2::classify_avx512(block) };
+        }
+    }
+    classify(block)
+}
+
 struct Masks {
     quote: u64,
     backslash: u64,
@@ -159,7 +208,7 @@ mod avx2 {
 
     /// One 64-byte load, four compares straight into bit masks.
     #[target_feature(enable = "avx512f,avx512bw")]
-    fn classify_avx512(block: &[u8; BLOCK]) -> Masks {
+    pub(super) fn classify_avx512(block: &[u8; BLOCK]) -> Masks {
         use std::arch::x86_64::*;
         // SAFETY: the load reads the 64 bytes of `block`; AVX-512BW is enabled for this function.
         let bytes = unsafe { _mm512_loadu_si512(block.as_ptr() as *const _) };
@@ -265,6 +314,23 @@ mod tests {
                 assert_eq!(unsafe { super::avx2::container_end_avx512(text.as_bytes(), 1) }, expected, "{text}");
             }
         }
+    }
+
+    #[test]
+    fn flat_objects() {
+        fn flat(text: &str) -> Option<&str> {
+            super::flat_object_end(text.as_bytes(), 1).map(|end| &text[end..])
+        }
+        assert_eq!(flat(r#"{"a":"x}","b":1} rest"#), Some(" rest"));
+        assert_eq!(flat(r#"{"a":{"b":1}} rest"#), None);
+        assert_eq!(flat(r#"{"a":[1]} rest"#), None);
+        assert_eq!(flat(r#"{"a":"\"x"} rest"#), None);
+        assert_eq!(flat(r#"{"a":"[{"} rest"#), Some(" rest"));
+        let long = format!(r#"{{"k":"{}","l":2}}!"#, "v".repeat(200));
+        assert_eq!(flat(&long), Some("!"));
+        assert_eq!(flat(r#"{"a":1"#), None);
+        // A backslash after the object does not count.
+        assert_eq!(flat(r#"{"a":1} "\""#), Some(r#" "\""#));
     }
 
     #[test]
