@@ -559,10 +559,15 @@ impl FieldIndex {
         if self.needs_fold {
             let mut folded = std::mem::take(&mut scratch.fold_buffer);
             folded.clear();
-            match std::str::from_utf8(text) {
-                Ok(text) => fold_into(text, &mut folded),
-                // Possible only on the trusted path; such bytes equal no folded pattern text.
-                Err(_) => folded.push('\u{fffd}'),
+            if text.is_ascii() {
+                // ASCII folds byte by byte; this also skips the UTF-8 check.
+                folded.extend(text.iter().map(|&byte| byte.to_ascii_lowercase() as char));
+            } else {
+                match std::str::from_utf8(text) {
+                    Ok(text) => fold_into(text, &mut folded),
+                    // Possible only on the trusted path; such bytes equal no folded pattern text.
+                    Err(_) => folded.push('\u{fffd}'),
+                }
             }
             if let Some(conditions) = self.folded_equals.get(folded.as_str()) {
                 for &condition in conditions {
