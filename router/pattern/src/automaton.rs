@@ -18,6 +18,7 @@
 
 use rustc_hash::FxHashMap;
 
+use crate::affix::{Prefixes, Suffixes};
 use crate::operators::anything_but::AnythingBut;
 use crate::operators::cidr::{Ip, IpRange, parse_ip};
 use crate::operators::equals_ignore_case::fold_into;
@@ -27,7 +28,7 @@ use crate::operators::numeric::{NumericIndex, Range};
 use crate::operators::wildcard::Wildcard;
 use crate::operators::{Leaf, LeafMatchers, ValueMatcher};
 use crate::pattern::Pattern;
-use crate::trie::ByteTrie;
+use crate::text_map::TextMap;
 
 pub(crate) const NO_FIELD: u32 = u32::MAX;
 const NO_HIT: u32 = u32::MAX;
@@ -391,24 +392,24 @@ impl Scratch {
 /// Everything the conditions of one field ask of its leaf values.
 #[derive(Debug, Default)]
 struct FieldIndex {
-    strings: FxHashMap<Box<[u8]>, Vec<u32>>,
+    strings: TextMap,
     ips: FxHashMap<Ip, Vec<u32>>,
     numbers: FxHashMap<u64, Vec<u32>>,
-    number_literals: FxHashMap<Box<[u8]>, Vec<u32>>,
+    number_literals: TextMap,
     trues: Vec<u32>,
     falses: Vec<u32>,
     nulls: Vec<u32>,
     exists: Vec<u32>,
-    prefixes: ByteTrie,
-    suffixes: ByteTrie,
-    folded_equals: FxHashMap<Box<str>, Vec<u32>>,
-    folded_prefixes: ByteTrie,
-    folded_suffixes: ByteTrie,
+    prefixes: Prefixes,
+    suffixes: Suffixes,
+    folded_equals: TextMap,
+    folded_prefixes: Prefixes,
+    folded_suffixes: Suffixes,
     wildcards: Vec<(Wildcard, u32)>,
     /// Wildcards indexed by their literal head, or (headless) by their literal tail; the rest are
     /// `*x*`-shaped and always tried.
-    wildcard_heads: ByteTrie,
-    wildcard_tails: ByteTrie,
+    wildcard_heads: Prefixes,
+    wildcard_tails: Suffixes,
     wildcard_rest: Vec<u32>,
     ranges: NumericIndex<u32>,
     anything_buts: Vec<(AnythingBut, u32)>,
@@ -424,37 +425,33 @@ impl FieldIndex {
         match matcher {
             ValueMatcher::Exact(exact) => match exact {
                 Exact::String(text) => {
-                    self.strings.entry(text.as_bytes().into()).or_default().push(condition);
+                    self.strings.insert(text.as_bytes(), condition);
                     if let Some(ip) = parse_ip(text.as_bytes()) {
                         self.ips.entry(ip).or_default().push(condition);
                     }
                 }
-                Exact::Exactly(text) => self.strings.entry(text.as_bytes().into()).or_default().push(condition),
+                Exact::Exactly(text) => self.strings.insert(text.as_bytes(), condition),
                 Exact::Number(_, Some(value)) => self.numbers.entry(value_key(*value)).or_default().push(condition),
-                Exact::Number(literal, None) => {
-                    self.number_literals.entry(literal.as_bytes().into()).or_default().push(condition)
-                }
+                Exact::Number(literal, None) => self.number_literals.insert(literal.as_bytes(), condition),
                 Exact::True => self.trues.push(condition),
                 Exact::False => self.falses.push(condition),
                 Exact::Null => self.nulls.push(condition),
             },
             ValueMatcher::Prefix(affix) if affix.ignore_case => {
-                self.folded_prefixes.insert(affix.text.bytes(), condition)
+                self.folded_prefixes.insert(affix.text.as_bytes(), condition)
             }
-            ValueMatcher::Prefix(affix) => self.prefixes.insert(affix.text.bytes(), condition),
+            ValueMatcher::Prefix(affix) => self.prefixes.insert(affix.text.as_bytes(), condition),
             ValueMatcher::Suffix(affix) if affix.ignore_case => {
-                self.folded_suffixes.insert(affix.text.bytes().rev(), condition)
+                self.folded_suffixes.insert(affix.text.as_bytes(), condition)
             }
-            ValueMatcher::Suffix(affix) => self.suffixes.insert(affix.text.bytes().rev(), condition),
-            ValueMatcher::EqualsIgnoreCase(folded) => {
-                self.folded_equals.entry(folded.clone()).or_default().push(condition)
-            }
+            ValueMatcher::Suffix(affix) => self.suffixes.insert(affix.text.as_bytes(), condition),
+            ValueMatcher::EqualsIgnoreCase(folded) => self.folded_equals.insert(folded.as_bytes(), condition),
             ValueMatcher::Wildcard(wildcard) => {
                 let idx = self.wildcards.len() as u32;
                 if wildcard.pieces.len() == 1 || !wildcard.head().is_empty() {
-                    self.wildcard_heads.insert(wildcard.head().iter().copied(), idx);
+                    self.wildcard_heads.insert(wildcard.head(), idx);
                 } else if !wildcard.tail().is_empty() {
-                    self.wildcard_tails.insert(wildcard.tail().iter().rev().copied(), idx);
+                    self.wildcard_tails.insert(wildcard.tail(), idx);
                 } else {
                     self.wildcard_rest.push(idx);
                 }
@@ -471,15 +468,14 @@ impl FieldIndex {
 
     fn seal(&mut self, ranges: Vec<(Range, u32)>) {
         self.ranges = NumericIndex::build(&ranges);
-        for trie in [
-            &mut self.prefixes,
-            &mut self.suffixes,
-            &mut self.folded_prefixes,
-            &mut self.folded_suffixes,
-            &mut self.wildcard_heads,
-            &mut self.wildcard_tails,
-        ] {
-            trie.seal();
+        self.strings.seal();
+        self.number_literals.seal();
+        self.folded_equals.seal();
+        for prefixes in [&mut self.prefixes, &mut self.folded_prefixes, &mut self.wildcard_heads] {
+            prefixes.seal();
+        }
+        for suffixes in [&mut self.suffixes, &mut self.folded_suffixes, &mut self.wildcard_tails] {
+            suffixes.seal();
         }
         self.has_string_extras = !self.ips.is_empty()
             || !self.prefixes.is_empty()
@@ -508,10 +504,8 @@ impl FieldIndex {
         }
         match *leaf {
             Leaf::String(text) => {
-                if let Some(conditions) = self.strings.get(text) {
-                    for &condition in conditions {
-                        automaton.hit(condition, scratch);
-                    }
+                for &condition in self.strings.get(text) {
+                    automaton.hit(condition, scratch);
                 }
                 if self.has_string_extras {
                     self.evaluate_string_extras(automaton, text, scratch);
@@ -527,10 +521,8 @@ impl FieldIndex {
                     self.ranges.for_each_containing(value, |condition| automaton.hit(condition, scratch));
                 }
                 None => {
-                    if let Some(conditions) = self.number_literals.get(literal) {
-                        for &condition in conditions {
-                            automaton.hit(condition, scratch);
-                        }
+                    for &condition in self.number_literals.get(literal) {
+                        automaton.hit(condition, scratch);
                     }
                 }
             },
@@ -541,8 +533,8 @@ impl FieldIndex {
     }
 
     fn evaluate_string_extras(&self, automaton: &Automaton, text: &[u8], scratch: &mut Scratch) {
-        self.prefixes.for_each_prefix_of(text.iter().copied(), |condition| automaton.hit(condition, scratch));
-        self.suffixes.for_each_prefix_of(text.iter().rev().copied(), |condition| automaton.hit(condition, scratch));
+        self.prefixes.for_each_affix_of(text, |condition| automaton.hit(condition, scratch));
+        self.suffixes.for_each_affix_of(text, |condition| automaton.hit(condition, scratch));
         if !self.wildcards.is_empty() {
             let try_wildcard = |idx: u32, scratch: &mut Scratch| {
                 let (wildcard, condition) = &self.wildcards[idx as usize];
@@ -550,8 +542,8 @@ impl FieldIndex {
                     automaton.hit(*condition, scratch);
                 }
             };
-            self.wildcard_heads.for_each_prefix_of(text.iter().copied(), |idx| try_wildcard(idx, scratch));
-            self.wildcard_tails.for_each_prefix_of(text.iter().rev().copied(), |idx| try_wildcard(idx, scratch));
+            self.wildcard_heads.for_each_affix_of(text, |idx| try_wildcard(idx, scratch));
+            self.wildcard_tails.for_each_affix_of(text, |idx| try_wildcard(idx, scratch));
             for &idx in &self.wildcard_rest {
                 try_wildcard(idx, scratch);
             }
@@ -569,14 +561,11 @@ impl FieldIndex {
                     Err(_) => folded.push('\u{fffd}'),
                 }
             }
-            if let Some(conditions) = self.folded_equals.get(folded.as_str()) {
-                for &condition in conditions {
-                    automaton.hit(condition, scratch);
-                }
+            for &condition in self.folded_equals.get(folded.as_bytes()) {
+                automaton.hit(condition, scratch);
             }
-            self.folded_prefixes.for_each_prefix_of(folded.bytes(), |condition| automaton.hit(condition, scratch));
-            self.folded_suffixes
-                .for_each_prefix_of(folded.bytes().rev(), |condition| automaton.hit(condition, scratch));
+            self.folded_prefixes.for_each_affix_of(folded.as_bytes(), |condition| automaton.hit(condition, scratch));
+            self.folded_suffixes.for_each_affix_of(folded.as_bytes(), |condition| automaton.hit(condition, scratch));
             scratch.fold_buffer = folded;
         }
         if (!self.ips.is_empty() || !self.cidrs.is_empty())

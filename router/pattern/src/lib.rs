@@ -21,6 +21,7 @@
 //!
 //! This crate does no IO, spawns nothing, and knows nothing of the router around it.
 
+mod affix;
 mod automaton;
 mod error;
 mod event;
@@ -29,6 +30,7 @@ mod operators;
 mod pattern;
 mod scan;
 mod skip;
+mod text_map;
 mod trie;
 
 use std::cell::RefCell;

@@ -1,9 +1,10 @@
 //! A byte trie from texts to items, answering "which stored texts are prefixes of this one". Built
-//! node by node, then sealed into flat arrays (nodes, edges, dense tables, items) so that a lookup
+//! node by node, then sealed into flat arrays (nodes, edges, range tables, items) so that a lookup
 //! walks contiguous memory: with thousands of rules the trie outgrows the cache, and pointer chasing
-//! through per-node vectors would cost a miss per step.
+//! through per-node vectors would cost a miss per step. A node with many children indexes them by
+//! byte over the span of bytes it uses (ten entries for digits, not 256), keeping tables small.
 
-/// Nodes with more children than this get a 256-entry table instead of a scanned edge list.
+/// Nodes with more children than this get a table over their byte span instead of a scanned list.
 const MAX_SCANNED_EDGES: usize = 8;
 const NONE: u32 = u32::MAX;
 
@@ -15,16 +16,19 @@ pub(crate) struct ByteTrie {
     draft: Vec<DraftNode>,
     nodes: Vec<Node>,
     edges: Vec<(u8, u32)>,
-    dense: Vec<[u32; 256]>,
+    /// Range tables, concatenated: a node's table covers bytes `low..low + len`.
+    tables: Vec<u32>,
     items: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Node {
+    /// Start in `edges`, or in `tables` when `table_low` is set.
     edges_start: u32,
+    /// Number of edges, or of table entries.
     edges_len: u32,
-    /// Index into `dense`, or NONE.
-    dense: u32,
+    /// The first byte of the node's table; NONE for a scanned edge list.
+    table_low: u32,
     items_start: u32,
     items_len: u32,
 }
@@ -52,38 +56,39 @@ impl ByteTrie {
     /// Freezes the trie into its flat form; call once after the last insert.
     pub(crate) fn seal(&mut self) {
         for (children, items) in std::mem::take(&mut self.draft) {
-            let dense = if children.len() > MAX_SCANNED_EDGES {
-                let mut table = [NONE; 256];
+            let (edges_start, edges_len, table_low) = if children.len() > MAX_SCANNED_EDGES {
+                let low = children.iter().map(|&(byte, _)| byte).min().unwrap_or(0);
+                let high = children.iter().map(|&(byte, _)| byte).max().unwrap_or(0);
+                let start = self.tables.len();
+                self.tables.resize(start + usize::from(high - low) + 1, NONE);
                 for &(byte, next) in &children {
-                    table[byte as usize] = next;
+                    self.tables[start + usize::from(byte - low)] = next;
                 }
-                self.dense.push(table);
-                (self.dense.len() - 1) as u32
+                (start as u32, u32::from(high - low) + 1, u32::from(low))
             } else {
-                NONE
+                let start = self.edges.len();
+                self.edges.extend(children.iter().copied());
+                (start as u32, children.len() as u32, NONE)
             };
             self.nodes.push(Node {
-                edges_start: self.edges.len() as u32,
-                edges_len: if dense == NONE { children.len() as u32 } else { 0 },
-                dense,
+                edges_start,
+                edges_len,
+                table_low,
                 items_start: self.items.len() as u32,
                 items_len: items.len() as u32,
             });
-            if dense == NONE {
-                self.edges.extend(children);
-            }
             self.items.extend(items);
         }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.nodes.is_empty() && self.draft.is_empty()
-    }
-
     #[inline(always)]
     fn child(&self, node: &Node, byte: u8) -> Option<u32> {
-        if node.dense != NONE {
-            let next = self.dense[node.dense as usize][byte as usize];
+        if node.table_low != NONE {
+            let offset = u32::from(byte).wrapping_sub(node.table_low);
+            if offset >= node.edges_len {
+                return None;
+            }
+            let next = self.tables[(node.edges_start + offset) as usize];
             return (next != NONE).then_some(next);
         }
         let start = node.edges_start as usize;

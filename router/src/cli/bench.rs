@@ -54,6 +54,9 @@ pub(crate) enum BenchCommand {
         /// Passes per measurement; the median is printed.
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// Rule-set sizes to compare (the slowdown is the first over the last).
+        #[arg(long, value_delimiter = ',', default_values_t = [10usize, 10_000])]
+        sizes: Vec<usize>,
     },
 }
 
@@ -111,7 +114,7 @@ fn memchr_lines(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
 pub(crate) fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Match { rules, events, category, runs } => bench_match(&rules, &events, &category, runs),
-        BenchCommand::Scale { events, runs } => bench_scale(&events, runs),
+        BenchCommand::Scale { events, runs, sizes } => bench_scale(&events, runs, &sizes),
     }
 }
 
@@ -139,12 +142,15 @@ fn generated_rule(idx: usize) -> String {
     }
 }
 
-fn bench_scale(events: &Path, runs: usize) -> anyhow::Result<ExitCode> {
+fn bench_scale(events: &Path, runs: usize, sizes: &[usize]) -> anyhow::Result<ExitCode> {
     let events = Events::load(events)?;
     let runs = runs.max(1);
     println!("# switchyard bench scale: one thread, median of {runs} pass(es), {} events", events.lines.len());
-    let mut rates = Vec::new();
-    for n_rules in [10usize, 10_000] {
+    if sizes.is_empty() {
+        bail!("--sizes needs at least one size");
+    }
+    let mut snapshots = Vec::new();
+    for &n_rules in sizes {
         let matcher: Matcher<usize> = Matcher::new();
         let mut invalid = None;
         matcher.update(|changes| {
@@ -158,29 +164,44 @@ fn bench_scale(events: &Path, runs: usize) -> anyhow::Result<ExitCode> {
         if let Some(invalid) = invalid {
             bail!("generated an invalid rule: {invalid}");
         }
-        let snapshot = matcher.snapshot();
-        let mut n_matches = 0u64;
-        let mut pass = |mode: Mode| -> anyhow::Result<f64> {
-            n_matches = 0;
-            let started = Instant::now();
-            for event in events.iter() {
-                snapshot.for_each_match(event, mode, |_| n_matches += 1)?;
-            }
-            Ok(events.lines.len() as f64 / started.elapsed().as_secs_f64())
-        };
-        let mut trusted = Vec::new();
-        let mut validated = Vec::new();
-        for _ in 0..runs {
-            trusted.push(pass(Mode::Trusted)?);
-            validated.push(pass(Mode::Validate)?);
-        }
-        let (trusted, validated) = (median_of(trusted), median_of(validated));
-        println!(
-            "SCALE rules={n_rules} events_per_sec={trusted:.0} validated_events_per_sec={validated:.0} matches={n_matches}"
-        );
-        rates.push(trusted);
+        snapshots.push(matcher.snapshot());
     }
-    println!("SCALE slowdown={:.2}", rates[0] / rates[1]);
+    // Both sizes and both modes take turns on each slice of 1024 events, as in `bench match`.
+    let n_setups = sizes.len() * 2;
+    let mut rates = vec![Vec::new(); n_setups];
+    let mut n_matches = vec![0u64; sizes.len()];
+    for _ in 0..runs {
+        let mut seconds = vec![0.0f64; n_setups];
+        n_matches.iter_mut().for_each(|n| *n = 0);
+        for (slice_idx, slice) in events.lines.chunks(1024).enumerate() {
+            for turn in 0..n_setups {
+                let setup = (slice_idx + turn) % n_setups;
+                let (size_idx, mode) = (setup / 2, if setup % 2 == 0 { Mode::Trusted } else { Mode::Validate });
+                let started = Instant::now();
+                let mut found = 0u64;
+                for event in events.slice(slice) {
+                    snapshots[size_idx].for_each_match(event, mode, |_| found += 1)?;
+                }
+                seconds[setup] += started.elapsed().as_secs_f64();
+                if mode == Mode::Trusted {
+                    n_matches[size_idx] += found;
+                }
+            }
+        }
+        for (setup, seconds) in seconds.into_iter().enumerate() {
+            rates[setup].push(events.lines.len() as f64 / seconds);
+        }
+    }
+    let rates: Vec<f64> = rates.into_iter().map(median_of).collect();
+    for (size_idx, n_rules) in sizes.iter().enumerate() {
+        println!(
+            "SCALE rules={n_rules} events_per_sec={:.0} validated_events_per_sec={:.0} matches={}",
+            rates[2 * size_idx],
+            rates[2 * size_idx + 1],
+            n_matches[size_idx]
+        );
+    }
+    println!("SCALE slowdown={:.2}", rates[0] / rates[2 * (sizes.len() - 1)]);
     Ok(ExitCode::SUCCESS)
 }
 
