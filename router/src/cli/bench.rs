@@ -176,7 +176,8 @@ fn bench_scale(events: &Path, runs: usize, sizes: &[usize]) -> anyhow::Result<Ex
         for (slice_idx, slice) in events.lines.chunks(1024).enumerate() {
             for turn in 0..n_setups {
                 let setup = (slice_idx + turn) % n_setups;
-                let (size_idx, mode) = (setup / 2, if setup % 2 == 0 { Mode::Trusted } else { Mode::Validate });
+                let (size_idx, mode) =
+                    (setup / 2, if setup.is_multiple_of(2) { Mode::Trusted } else { Mode::Validate });
                 let started = Instant::now();
                 let mut found = 0u64;
                 for event in events.slice(slice) {
