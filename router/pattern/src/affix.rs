@@ -1,12 +1,15 @@
-//! Sets of prefixes (or suffixes) answering "which of them does this text start (or end) with". When
-//! the set uses few distinct lengths, each length is one probe of a `TextMap` (the common shape: many
-//! rules, prefixes of one or two lengths); otherwise a `ByteTrie` walks the text once.
+//! Sets of prefixes (or suffixes) answering "which of them does this text start (or end) with". A
+//! large set that uses few distinct lengths probes a `TextMap` once per length (the common shape of
+//! many rules: prefixes of one or two lengths), which touches a few cache lines however large the set;
+//! small sets, and sets of many lengths, walk a `ByteTrie`, which small sets keep in cache.
 
 use crate::text_map::TextMap;
 use crate::trie::ByteTrie;
 
 /// Up to this many distinct lengths, probe a map per length instead of walking a trie.
 const MAX_PROBED_LENGTHS: usize = 4;
+/// Sets with fewer affixes than this walk a trie.
+const MIN_PROBED_AFFIXES: usize = 64;
 
 /// Prefixes of texts.
 pub(crate) type Prefixes = AffixSet<false>;
@@ -41,7 +44,7 @@ impl<const SUFFIX: bool> AffixSet<SUFFIX> {
         let mut lengths: Vec<usize> = draft.iter().map(|(affix, _)| affix.len()).collect();
         lengths.sort_unstable();
         lengths.dedup();
-        if lengths.len() <= MAX_PROBED_LENGTHS {
+        if lengths.len() <= MAX_PROBED_LENGTHS && draft.len() >= MIN_PROBED_AFFIXES {
             for (affix, item) in &draft {
                 self.by_length.insert(affix, *item);
             }
@@ -85,7 +88,7 @@ impl<const SUFFIX: bool> AffixSet<SUFFIX> {
 mod tests {
     use super::AffixSet;
 
-    fn affixes<const SUFFIX: bool>(stored: &[&str], text: &str) -> Vec<u32> {
+    fn affixes<const SUFFIX: bool>(stored: &[String], text: &str) -> Vec<u32> {
         let mut set = AffixSet::<SUFFIX>::default();
         for (idx, affix) in stored.iter().enumerate() {
             set.insert(affix.as_bytes(), idx as u32);
@@ -97,14 +100,23 @@ mod tests {
         found
     }
 
+    fn texts(affixes: &[&str]) -> Vec<String> {
+        affixes.iter().map(|affix| affix.to_string()).collect()
+    }
+
     #[test]
     fn both_layouts_agree() {
-        let few = ["", "ab", "abc", "xy"];
-        let many = ["", "a", "ab", "abc", "abcd", "abcde", "xyz"];
-        assert_eq!(affixes::<false>(&few, "abcd"), [0, 1, 2]);
+        let few = texts(&["", "ab", "abc", "xy"]);
+        // Padding with never-matching affixes of the same lengths selects the probed layout.
+        let mut probed = few.clone();
+        probed.extend((0..100).map(|idx| format!("{idx:03}")));
+        let many = texts(&["", "a", "ab", "abc", "abcd", "abcde", "xyz"]);
+        for set in [&few, &probed] {
+            assert_eq!(affixes::<false>(set, "abcd"), [0, 1, 2]);
+            assert_eq!(affixes::<true>(set, "zzxy"), [0, 3]);
+            assert_eq!(affixes::<false>(set, "a"), [0]);
+        }
         assert_eq!(affixes::<false>(&many, "abcd"), [0, 1, 2, 3, 4]);
-        assert_eq!(affixes::<true>(&few, "zzxy"), [0, 3]);
         assert_eq!(affixes::<true>(&many, "wxyz"), [0, 6]);
-        assert_eq!(affixes::<false>(&few, "a"), [0]);
     }
 }

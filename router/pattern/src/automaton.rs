@@ -28,7 +28,7 @@ use crate::operators::numeric::{NumericIndex, Range};
 use crate::operators::wildcard::Wildcard;
 use crate::operators::{Leaf, LeafMatchers, ValueMatcher};
 use crate::pattern::Pattern;
-use crate::text_map::TextMap;
+use crate::text_map::{TextMap, same_bytes};
 
 pub(crate) const NO_FIELD: u32 = u32::MAX;
 const NO_HIT: u32 = u32::MAX;
@@ -132,7 +132,7 @@ impl Automaton {
         let found = match &self.nodes[node as usize].children {
             Children::Few(children) => children
                 .iter()
-                .find(|(child_tag, name, _)| *child_tag == key_tag && (key.len() <= 7 || name.as_ref() == key))
+                .find(|(child_tag, name, _)| *child_tag == key_tag && (key.len() <= 7 || same_bytes(name, key)))
                 .map(|(_, _, child)| *child),
             Children::Many(children) => children.get(key).copied(),
         };
@@ -164,7 +164,7 @@ impl Automaton {
             Children::Few(children) => {
                 let key_tag = tag(segment);
                 for (child_tag, name, child) in children {
-                    if *child_tag == key_tag && (segment.len() <= 7 || name.as_ref() == segment) {
+                    if *child_tag == key_tag && (segment.len() <= 7 || same_bytes(name, segment)) {
                         return Some(*child);
                     }
                 }
@@ -346,7 +346,8 @@ pub(crate) struct Scratch {
     n_arrays: u32,
     pub(crate) key_buffer: Vec<u8>,
     pub(crate) value_buffer: Vec<u8>,
-    fold_buffer: String,
+    fold_buffer: Vec<u8>,
+    fold_unicode: String,
 }
 
 impl Scratch {
@@ -553,19 +554,24 @@ impl FieldIndex {
             folded.clear();
             if text.is_ascii() {
                 // ASCII folds byte by byte; this also skips the UTF-8 check.
-                folded.extend(text.iter().map(|&byte| byte.to_ascii_lowercase() as char));
+                folded.extend_from_slice(text);
+                folded.make_ascii_lowercase();
             } else {
+                let mut unicode = std::mem::take(&mut scratch.fold_unicode);
+                unicode.clear();
                 match std::str::from_utf8(text) {
-                    Ok(text) => fold_into(text, &mut folded),
+                    Ok(text) => fold_into(text, &mut unicode),
                     // Possible only on the trusted path; such bytes equal no folded pattern text.
-                    Err(_) => folded.push('\u{fffd}'),
+                    Err(_) => unicode.push('\u{fffd}'),
                 }
+                folded.extend_from_slice(unicode.as_bytes());
+                scratch.fold_unicode = unicode;
             }
-            for &condition in self.folded_equals.get(folded.as_bytes()) {
+            for &condition in self.folded_equals.get(&folded) {
                 automaton.hit(condition, scratch);
             }
-            self.folded_prefixes.for_each_affix_of(folded.as_bytes(), |condition| automaton.hit(condition, scratch));
-            self.folded_suffixes.for_each_affix_of(folded.as_bytes(), |condition| automaton.hit(condition, scratch));
+            self.folded_prefixes.for_each_affix_of(&folded, |condition| automaton.hit(condition, scratch));
+            self.folded_suffixes.for_each_affix_of(&folded, |condition| automaton.hit(condition, scratch));
             scratch.fold_buffer = folded;
         }
         if (!self.ips.is_empty() || !self.cidrs.is_empty())

@@ -36,6 +36,24 @@ struct Slot {
     items_len: u32,
 }
 
+/// Byte equality without a call into `memcmp` for the short texts that dominate (keys, field values).
+#[inline(always)]
+pub(crate) fn same_bytes(left: &[u8], right: &[u8]) -> bool {
+    if left.len() != right.len() {
+        return false;
+    }
+    let len = left.len();
+    if len > 16 {
+        return left == right;
+    }
+    if len >= 8 {
+        // Two overlapping 8-byte words cover 8 to 16 bytes.
+        let word = |bytes: &[u8], at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        return word(left, 0) == word(right, 0) && word(left, len - 8) == word(right, len - 8);
+    }
+    left.iter().zip(right).all(|(a, b)| a == b)
+}
+
 #[inline(always)]
 fn hash(text: &[u8]) -> u64 {
     let mut hasher = FxHasher::default();
@@ -109,7 +127,7 @@ impl TextMap {
             }
             if slot.tag == tag && slot.text_len as usize == text.len() {
                 let start = slot.text_start as usize;
-                if &self.texts[start..start + text.len()] == text {
+                if same_bytes(&self.texts[start..start + text.len()], text) {
                     let items_start = slot.items_start as usize;
                     return &self.items[items_start..items_start + slot.items_len as usize];
                 }
@@ -122,6 +140,19 @@ impl TextMap {
 #[cfg(test)]
 mod tests {
     use super::TextMap;
+
+    #[test]
+    fn byte_equality() {
+        for (left, right) in [("", ""), ("a", "a"), ("abcdefgh", "abcdefgh"), ("abcdefghijklmnop", "abcdefghijklmnop")]
+        {
+            assert!(super::same_bytes(left.as_bytes(), right.as_bytes()));
+        }
+        for (left, right) in [("a", "b"), ("abcdefgh", "abcdefgX"), ("abcdefghijkl", "Xbcdefghijkl"), ("ab", "abc")] {
+            assert!(!super::same_bytes(left.as_bytes(), right.as_bytes()));
+        }
+        let long = "x".repeat(40);
+        assert!(super::same_bytes(long.as_bytes(), long.as_bytes()));
+    }
 
     #[test]
     fn lookups() {
