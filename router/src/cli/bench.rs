@@ -1,10 +1,12 @@
-//! `switchyard bench match`: the CityLots benchmark of the pattern engine.
+//! `switchyard bench match` (the CityLots benchmark of the pattern engine) and `switchyard bench
+//! scale` (10 rules against 10,000).
 //!
 //! For each category of the rules file, every rule is added to one matcher and every event is matched
 //! on one thread; the count of events per rule must equal the file's expected counts. It prints, per
 //! category, the events/s of `matches_trusted` and of `matches` (full validation), the median of
-//! `--runs` passes, and, when built with the `bench-peers` feature, the `quamina` crate's figures
-//! measured in the same run. A floor line gives serde_json merely validating the same events.
+//! `--runs` passes, beside serde_json merely validating the same events (the floor) and, when built
+//! with the `bench-peers` feature, the `quamina` crate. All of them take turns on the same slices of
+//! events in the same run, so drift in the shared machine's speed hits all alike.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -24,8 +26,10 @@ pub(crate) enum BenchCommand {
     ///
     /// Output, one line per category:
     ///   CATEGORY events_per_sec=<trusted> validated_events_per_sec=<validating> counts=OK
+    ///   serde_json_validate_events_per_sec=<floor> validated_over_serde=<ratio>
     /// (or counts=MISMATCH rule:want=N,got=M ...), followed by quamina_events_per_sec=<n> and
-    /// ratio=<ours/quamina> when the binary was built with `--features bench-peers`.
+    /// ratio=<ours/quamina> when the binary was built with `--features bench-peers`. The floor is
+    /// serde_json merely validating the same events.
     Match {
         /// The rules file: {"CATEGORY": {"rules": {name: pattern}, "expected": {name: count}, "dataset": ...}}.
         #[arg(long)]
@@ -95,10 +99,6 @@ impl Events {
             lines.push((start, bytes.len()));
         }
         Ok(Events { bytes, lines })
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        self.slice(&self.lines)
     }
 
     /// The events of some of `lines`.
@@ -218,9 +218,11 @@ fn bench_match(rules: &Path, events: &Path, category: &[String], runs: usize) ->
     let runs = runs.max(1);
     let mut datasets: BTreeMap<String, Events> = BTreeMap::new();
     let primary_shape = if events.to_string_lossy().contains("citylots2") { "citylots2" } else { "citylots" };
-    println!("# switchyard bench match: one thread, median of {runs} pass(es) over every event");
+    println!(
+        "# switchyard bench match: one thread, median of {runs} pass(es) over every event; ours, the peer and \
+         the serde_json floor take turns on slices of 1024 events"
+    );
     let mut all_ok = true;
-    let mut floor_printed = false;
     for (name, spec) in &categories {
         if !category.is_empty() && !category.contains(name) {
             continue;
@@ -242,24 +244,21 @@ fn bench_match(rules: &Path, events: &Path, category: &[String], runs: usize) ->
             }
         }
         let dataset = &datasets[&spec.dataset];
-        if !floor_printed && spec.dataset == primary_shape {
-            let floor = median_of((0..runs).map(|_| serde_json_floor(dataset)).collect());
-            println!("FLOOR serde_json_validate_events_per_sec={:.0} events={}", floor, dataset.lines.len());
-            floor_printed = true;
-        }
         all_ok &= bench_category(name, spec, dataset, runs)?;
     }
     Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn serde_json_floor(events: &Events) -> f64 {
+/// The floor: serde_json merely validating the events (deserialising into `IgnoredAny`); returns
+/// the seconds it took.
+fn serde_json_floor<'a>(events: impl Iterator<Item = &'a [u8]>) -> f64 {
     let started = Instant::now();
     let mut n_valid = 0usize;
-    for event in events.iter() {
+    for event in events {
         n_valid += usize::from(serde_json::from_slice::<serde::de::IgnoredAny>(event).is_ok());
     }
     std::hint::black_box(n_valid);
-    events.lines.len() as f64 / started.elapsed().as_secs_f64()
+    started.elapsed().as_secs_f64()
 }
 
 fn bench_category(name: &str, spec: &Category, events: &Events, runs: usize) -> anyhow::Result<bool> {
@@ -288,16 +287,17 @@ fn bench_category(name: &str, spec: &Category, events: &Events, runs: usize) -> 
     let mut counts = vec![0u64; rule_names.len()];
     let mut validated_counts = counts.clone();
     let mut peer_counts = counts.clone();
-    let (mut trusted, mut validated, mut peer_rates) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut trusted, mut validated, mut peer_rates, mut floor_rates) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         counts.iter_mut().for_each(|count| *count = 0);
         validated_counts.iter_mut().for_each(|count| *count = 0);
         peer_counts.iter_mut().for_each(|count| *count = 0);
-        let (mut trusted_time, mut validated_time, mut peer_time) = (0.0, 0.0, 0.0);
+        let (mut trusted_time, mut validated_time, mut peer_time, mut floor_time) = (0.0, 0.0, 0.0, 0.0);
         for (slice_idx, slice) in events.lines.chunks(1024).enumerate() {
             // Whoever reads a slice first pays for bringing it into the cache: take turns.
-            for turn in 0..3 {
-                match (slice_idx + turn) % 3 {
+            for turn in 0..4 {
+                match (slice_idx + turn) % 4 {
                     0 => {
                         let started = Instant::now();
                         for event in events.slice(slice) {
@@ -310,6 +310,7 @@ fn bench_category(name: &str, spec: &Category, events: &Events, runs: usize) -> 
                             peer_time += peer.pass(events.slice(slice), &mut peer_counts);
                         }
                     }
+                    2 => floor_time += serde_json_floor(events.slice(slice)),
                     _ => {
                         let started = Instant::now();
                         for event in events.slice(slice) {
@@ -324,13 +325,18 @@ fn bench_category(name: &str, spec: &Category, events: &Events, runs: usize) -> 
         trusted.push(n_events / trusted_time);
         validated.push(n_events / validated_time);
         peer_rates.push(n_events / peer_time);
+        floor_rates.push(n_events / floor_time);
     }
     let verdict = counts_verdict(&rule_names, &spec.expected, &counts, &validated_counts);
     let ok = verdict == "OK";
     let trusted = median_of(trusted);
     let validated = median_of(validated);
-    let mut line =
-        format!("{name} events_per_sec={trusted:.0} validated_events_per_sec={validated:.0} counts={verdict}");
+    let floor = median_of(floor_rates);
+    let mut line = format!(
+        "{name} events_per_sec={trusted:.0} validated_events_per_sec={validated:.0} counts={verdict} \
+         serde_json_validate_events_per_sec={floor:.0} validated_over_serde={:.2}",
+        validated / floor
+    );
     match peer {
         Ok(_) => {
             let rate = median_of(peer_rates);
