@@ -351,6 +351,27 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
+    /// Empty working memory; it grows to an automaton's size on first use.
+    pub(crate) const fn new() -> Scratch {
+        Scratch {
+            epoch: 0,
+            condition_hit: Vec::new(),
+            condition_free: Vec::new(),
+            condition_head: Vec::new(),
+            field_seen: Vec::new(),
+            rule_reported: Vec::new(),
+            candidates: Vec::new(),
+            hits: Vec::new(),
+            trail_arena: Vec::new(),
+            trail: Vec::new(),
+            n_arrays: 0,
+            key_buffer: Vec::new(),
+            value_buffer: Vec::new(),
+            fold_buffer: Vec::new(),
+            fold_unicode: String::new(),
+        }
+    }
+
     /// Prepares for one event on `automaton` with `n_rules` rules.
     pub(crate) fn begin(&mut self, automaton: &Automaton, n_rules: usize) {
         let grow = |stamps: &mut Vec<u32>, n: usize| {
@@ -550,6 +571,13 @@ impl FieldIndex {
             }
         }
         if self.needs_fold {
+            if text.is_ascii() && self.folded_prefixes.is_empty() && self.folded_suffixes.is_empty() {
+                // ASCII folds to its lowercase: look it up without making the folded copy.
+                for &condition in self.folded_equals.get_ascii_lowercase(text) {
+                    automaton.hit(condition, scratch);
+                }
+                return self.evaluate_ips(automaton, text, scratch);
+            }
             let mut folded = std::mem::take(&mut scratch.fold_buffer);
             folded.clear();
             if text.is_ascii() {
@@ -574,19 +602,23 @@ impl FieldIndex {
             self.folded_suffixes.for_each_affix_of(&folded, |condition| automaton.hit(condition, scratch));
             scratch.fold_buffer = folded;
         }
+        self.evaluate_ips(automaton, text, scratch);
+    }
+
+    /// IP-aware exact strings and `cidr`.
+    #[inline]
+    fn evaluate_ips(&self, automaton: &Automaton, text: &[u8], scratch: &mut Scratch) {
         if (!self.ips.is_empty() || !self.cidrs.is_empty())
             && let Some(ip) = parse_ip(text)
         {
-            {
-                if let Some(conditions) = self.ips.get(&ip) {
-                    for &condition in conditions {
-                        automaton.hit(condition, scratch);
-                    }
+            if let Some(conditions) = self.ips.get(&ip) {
+                for &condition in conditions {
+                    automaton.hit(condition, scratch);
                 }
-                for (range, condition) in &self.cidrs {
-                    if range.contains(ip) {
-                        automaton.hit(*condition, scratch);
-                    }
+            }
+            for (range, condition) in &self.cidrs {
+                if range.contains(ip) {
+                    automaton.hit(*condition, scratch);
                 }
             }
         }

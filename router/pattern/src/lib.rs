@@ -93,7 +93,7 @@ pub struct Compiled<R> {
 }
 
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch::new()) };
 }
 
 impl<R: Clone + Eq + Hash> Default for Matcher<R> {

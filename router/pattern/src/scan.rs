@@ -68,11 +68,12 @@ impl ClassWindow {
     }
 
     fn load(&mut self, bytes: &[u8], pos: usize) {
-        let mut block = [0u8; 64];
+        let mut block;
         let window: &[u8; 64] = match bytes.get(pos..pos + 64) {
             Some(window) => window.try_into().expect("a 64-byte slice"),
             None => {
                 let rest = &bytes[pos.min(bytes.len())..];
+                block = [0u8; 64];
                 block[..rest.len()].copy_from_slice(rest);
                 &block
             }
@@ -232,11 +233,12 @@ fn quote_bits_avx512(window: &[u8; 64]) -> u64 {
 /// Bit i set when bytes[pos + i] is `"` or `\` (bits past the end stay clear).
 #[inline(always)]
 fn quote_bits(bytes: &[u8], pos: usize) -> u64 {
-    let mut block = [b' '; 64];
+    let mut block;
     let window: &[u8; 64] = match bytes.get(pos..pos + 64) {
         Some(window) => window.try_into().expect("a 64-byte slice"),
         None => {
             let rest = &bytes[pos.min(bytes.len())..];
+            block = [b' '; 64];
             block[..rest.len()].copy_from_slice(rest);
             &block
         }

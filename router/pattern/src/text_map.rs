@@ -54,11 +54,43 @@ pub(crate) fn same_bytes(left: &[u8], right: &[u8]) -> bool {
     left.iter().zip(right).all(|(a, b)| a == b)
 }
 
+/// ASCII letters of a word of text made lowercase (bytes >= 0x80 are left alone).
+#[inline(always)]
+fn ascii_lowercase_word(word: u64) -> u64 {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low7 = word & !HIGH;
+    // Per byte: the high bit of low7 + 0x3f is set from 'A' up, of low7 + 0x25 from '[' up.
+    let at_least_a = low7 + 0x3f3f_3f3f_3f3f_3f3f;
+    let past_z = low7 + 0x2525_2525_2525_2525;
+    let upper = at_least_a & !past_z & !word & HIGH;
+    word | (upper >> 2)
+}
+
+/// The text's bytes as little-endian words, the last one zero-padded, optionally lowercased.
+#[inline(always)]
+fn words(text: &[u8], lowercase: bool) -> impl Iterator<Item = u64> + '_ {
+    text.chunks(8).map(move |chunk| {
+        let word = match chunk.first_chunk::<8>() {
+            Some(full) => u64::from_le_bytes(*full),
+            None => chunk.iter().enumerate().fold(0u64, |word, (idx, &byte)| word | u64::from(byte) << (8 * idx)),
+        };
+        if lowercase { ascii_lowercase_word(word) } else { word }
+    })
+}
+
+#[inline(always)]
+fn hash_words(text: &[u8], lowercase: bool) -> u64 {
+    let mut hasher = FxHasher::default();
+    hasher.write_usize(text.len());
+    for word in words(text, lowercase) {
+        hasher.write_u64(word);
+    }
+    hasher.finish()
+}
+
 #[inline(always)]
 fn hash(text: &[u8]) -> u64 {
-    let mut hasher = FxHasher::default();
-    hasher.write(text);
-    hasher.finish()
+    hash_words(text, false)
 }
 
 impl TextMap {
@@ -107,10 +139,22 @@ impl TextMap {
     /// The items of `text`; empty when it is absent.
     #[inline]
     pub(crate) fn get(&self, text: &[u8]) -> &[u32] {
+        self.lookup(text, false)
+    }
+
+    /// The items of `text` with its ASCII letters lowercased, for maps of folded texts: the same as
+    /// `get` on the lowercased copy, without making one. Only for ASCII `text`.
+    #[inline]
+    pub(crate) fn get_ascii_lowercase(&self, text: &[u8]) -> &[u32] {
+        self.lookup(text, true)
+    }
+
+    #[inline(always)]
+    fn lookup(&self, text: &[u8], lowercase: bool) -> &[u32] {
         if self.slots.is_empty() {
             return &[];
         }
-        let hashed = hash(text);
+        let hashed = hash_words(text, lowercase);
         if !self.filter.is_empty() {
             let bit = filter_bit(hashed, self.filter.len() * 64);
             if self.filter[bit / 64] >> (bit % 64) & 1 == 0 {
@@ -127,7 +171,13 @@ impl TextMap {
             }
             if slot.tag == tag && slot.text_len as usize == text.len() {
                 let start = slot.text_start as usize;
-                if same_bytes(&self.texts[start..start + text.len()], text) {
+                let stored = &self.texts[start..start + text.len()];
+                let equal = if lowercase {
+                    words(stored, false).zip(words(text, true)).all(|(left, right)| left == right)
+                } else {
+                    same_bytes(stored, text)
+                };
+                if equal {
                     let items_start = slot.items_start as usize;
                     return &self.items[items_start..items_start + slot.items_len as usize];
                 }
@@ -152,6 +202,23 @@ mod tests {
         }
         let long = "x".repeat(40);
         assert!(super::same_bytes(long.as_bytes(), long.as_bytes()));
+    }
+
+    #[test]
+    fn lowercase_words() {
+        let text = b"Hello, WORLD! [@`{] \x80\xc3\x89 az AZ";
+        for chunk in text.chunks(8) {
+            let expected: Vec<u8> = chunk.iter().map(|byte| byte.to_ascii_lowercase()).collect();
+            let word = super::words(chunk, true).next().unwrap();
+            assert_eq!(&word.to_le_bytes()[..chunk.len()], &expected[..], "{chunk:?}");
+        }
+        let mut map = TextMap::default();
+        map.insert(b"straight street", 1);
+        map.insert(b"st", 2);
+        map.seal();
+        assert_eq!(map.get_ascii_lowercase(b"Straight STREET"), [1]);
+        assert_eq!(map.get_ascii_lowercase(b"ST"), [2]);
+        assert!(map.get_ascii_lowercase(b"STX").is_empty());
     }
 
     #[test]
