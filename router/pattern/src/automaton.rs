@@ -727,9 +727,13 @@ impl Builder {
             .into_iter()
             .map(|(children, field)| Node {
                 has_grandchildren: children.iter().any(|(_, child)| has_children[*child as usize]),
+                // Between a string's closing quote and the next string's opening quote there is always
+                // a ':' or a ','; names without them can only match whole strings, never such a gap
+                // (a false match there would hide the real key that starts at its last quote).
                 key_finders: (!children.is_empty()
                     && children.len() <= MAX_SEARCHED_KEYS
-                    && !children.iter().any(|(_, child)| has_children[*child as usize]))
+                    && !children.iter().any(|(_, child)| has_children[*child as usize])
+                    && !children.iter().any(|(name, _)| name.iter().any(|&byte| byte == b':' || byte == b',')))
                 .then(|| {
                     children
                         .iter()
