@@ -14,11 +14,11 @@ const BLOCK: usize = 64;
 pub(crate) fn container_end(bytes: &[u8], start: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
     {
-        match avx2::level() {
+        match wide::level() {
             // SAFETY: the CPU supports what each function enables (probed at run time by `level`).
-            avx2::Level::Avx512 => return unsafe { avx2::container_end_avx512(bytes, start) },
-            avx2::Level::Avx2 => return unsafe { avx2::container_end(bytes, start) },
-            avx2::Level::Baseline => {}
+            wide::Level::Avx512 => return unsafe { wide::container_end_avx512(bytes, start) },
+            wide::Level::Avx2 => return unsafe { wide::container_end(bytes, start) },
+            wide::Level::Baseline => {}
         }
     }
     container_end_with(bytes, start, classify, prefix_xor)
@@ -117,9 +117,9 @@ pub(crate) fn flat_object_end(bytes: &[u8], start: usize) -> Option<usize> {
 fn classify_block(block: &[u8; BLOCK]) -> Masks {
     #[cfg(target_arch = "x86_64")]
     {
-        if avx2::level() == avx2::Level::Avx512 {
+        if wide::level() == wide::Level::Avx512 {
             // SAFETY: the CPU has AVX-512BW (probed by `level`).
-            return unsafe { avx2::classify_avx512(block) };
+            return unsafe { wide::classify_avx512(block) };
         }
     }
     classify(block)
@@ -196,7 +196,8 @@ fn classify(block: &[u8; BLOCK]) -> Masks {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
+/// Wider vector code (AVX2, AVX-512) chosen at run time.
+mod wide {
     use super::{BLOCK, Masks, container_end_with};
 
     pub(super) use crate::scan::{Level, vector_level as level};
@@ -289,12 +290,12 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn carryless_prefix_xor_agrees() {
-        if super::avx2::level() == super::avx2::Level::Baseline {
+        if super::wide::level() == super::wide::Level::Baseline {
             return;
         }
         for bits in [0u64, 1, 0b1010, 0x8000_0000_0000_0001, 0xdead_beef_0bad_f00d, u64::MAX] {
             // SAFETY: the CPU has PCLMULQDQ (checked by `available`).
-            assert_eq!(unsafe { super::avx2::prefix_xor(bits) }, super::prefix_xor(bits));
+            assert_eq!(unsafe { super::wide::prefix_xor(bits) }, super::prefix_xor(bits));
         }
     }
 
@@ -305,13 +306,13 @@ mod tests {
         let texts = [long.as_str(), r#"["\\", "]"] rest"#, "[[[", r#"{"a":[1,{"b":"}"}],"c":"\"]"}, tail"#];
         for text in texts {
             let expected = super::container_end_with(text.as_bytes(), 1, super::classify, super::prefix_xor);
-            if super::avx2::level() != super::avx2::Level::Baseline {
+            if super::wide::level() != super::wide::Level::Baseline {
                 // SAFETY: the CPU has AVX2 and friends (probed).
-                assert_eq!(unsafe { super::avx2::container_end(text.as_bytes(), 1) }, expected, "{text}");
+                assert_eq!(unsafe { super::wide::container_end(text.as_bytes(), 1) }, expected, "{text}");
             }
-            if super::avx2::level() == super::avx2::Level::Avx512 {
+            if super::wide::level() == super::wide::Level::Avx512 {
                 // SAFETY: the CPU has AVX-512BW (probed).
-                assert_eq!(unsafe { super::avx2::container_end_avx512(text.as_bytes(), 1) }, expected, "{text}");
+                assert_eq!(unsafe { super::wide::container_end_avx512(text.as_bytes(), 1) }, expected, "{text}");
             }
         }
     }
