@@ -122,54 +122,52 @@ impl Automaton {
     #[inline(always)]
     pub(crate) fn child_in(&self, node: u32, bytes: &[u8], start: usize, end: usize) -> Option<u32> {
         let key = &bytes[start..end];
-        let Some(word) = bytes.get(start..start + 8) else {
-            return self.child(node, key);
+        let key_tag = match bytes.get(start..start + 8) {
+            Some(word) => {
+                let head = u64::from_le_bytes(word.try_into().expect("an 8-byte slice"));
+                let kept = key.len().min(7);
+                let mask = if kept == 7 { 0x00ff_ffff_ffff_ffff } else { (1u64 << (8 * kept)) - 1 };
+                (head & mask) | (key.len().min(255) as u64) << 56
+            }
+            None => tag(key),
         };
-        let head = u64::from_le_bytes(word.try_into().expect("an 8-byte slice"));
-        let kept = key.len().min(7);
-        let mask = if kept == 7 { 0x00ff_ffff_ffff_ffff } else { (1u64 << (8 * kept)) - 1 };
-        let key_tag = (head & mask) | (key.len().min(255) as u64) << 56;
-        let found = match &self.nodes[node as usize].children {
-            Children::Few(children) => children
-                .iter()
-                .find(|(child_tag, name, _)| *child_tag == key_tag && (key.len() <= 7 || same_bytes(name, key)))
-                .map(|(_, _, child)| *child),
-            Children::Many(children) => children.get(key).copied(),
-        };
+        self.or_dotted(self.lookup_tagged(node, key, key_tag), node, key)
+    }
+
+    #[inline(always)]
+    pub(crate) fn child(&self, node: u32, key: &[u8]) -> Option<u32> {
+        self.or_dotted(self.lookup(node, key), node, key)
+    }
+
+    /// A key that found no child may still be a dotted path "a.b" → a → b (pattern segments never
+    /// contain '.'), which needs a grandchild.
+    #[inline(always)]
+    fn or_dotted(&self, found: Option<u32>, node: u32, key: &[u8]) -> Option<u32> {
         if found.is_none() && self.nodes[node as usize].has_grandchildren && has_dot(key) {
             return self.dotted_child(node, key);
         }
         found
     }
 
-    /// A key "a.b" is the path a → b (pattern segments never contain '.').
     #[cold]
     fn dotted_child(&self, node: u32, key: &[u8]) -> Option<u32> {
         key.split(|&byte| byte == b'.').try_fold(node, |node, segment| self.lookup(node, segment))
     }
 
     #[inline(always)]
-    pub(crate) fn child(&self, node: u32, key: &[u8]) -> Option<u32> {
-        let found = self.lookup(node, key);
-        // A dotted key can only match as a path of two or more segments, which needs a grandchild.
-        if found.is_none() && self.nodes[node as usize].has_grandchildren && has_dot(key) {
-            return self.dotted_child(node, key);
-        }
-        found
+    fn lookup(&self, node: u32, segment: &[u8]) -> Option<u32> {
+        self.lookup_tagged(node, segment, tag(segment))
     }
 
     #[inline(always)]
-    fn lookup(&self, node: u32, segment: &[u8]) -> Option<u32> {
+    fn lookup_tagged(&self, node: u32, segment: &[u8], segment_tag: u64) -> Option<u32> {
         match &self.nodes[node as usize].children {
-            Children::Few(children) => {
-                let key_tag = tag(segment);
-                for (child_tag, name, child) in children {
-                    if *child_tag == key_tag && (segment.len() <= 7 || same_bytes(name, segment)) {
-                        return Some(*child);
-                    }
-                }
-                None
-            }
+            Children::Few(children) => children
+                .iter()
+                .find(|(child_tag, name, _)| {
+                    *child_tag == segment_tag && (segment.len() <= 7 || same_bytes(name, segment))
+                })
+                .map(|(_, _, child)| *child),
             Children::Many(children) => children.get(segment).copied(),
         }
     }

@@ -64,25 +64,25 @@ impl EventError {
     }
 }
 
-/// A JSON pointer under construction while a pattern is validated.
+/// A JSON pointer under construction while a pattern is validated: its text so far.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Pointer {
-    tokens: Vec<String>,
+    text: String,
 }
 
 impl Pointer {
     pub(crate) fn child(&self, token: impl ToString) -> Pointer {
-        let mut tokens = self.tokens.clone();
-        tokens.push(token.to_string());
-        Pointer { tokens }
+        let token = token.to_string();
+        let mut text = String::with_capacity(self.text.len() + token.len() + 1);
+        text.push_str(&self.text);
+        text.push('/');
+        text.push_str(&token.replace('~', "~0").replace('/', "~1"));
+        Pointer { text }
     }
 }
 
 impl fmt::Display for Pointer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for token in &self.tokens {
-            write!(f, "/{}", token.replace('~', "~0").replace('/', "~1"))?;
-        }
-        Ok(())
+        f.write_str(&self.text)
     }
 }

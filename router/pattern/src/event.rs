@@ -92,13 +92,7 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
 
     #[inline(always)]
     fn skip_whitespace(&mut self) {
-        // Compact JSON has no whitespace: one compare settles the common case.
-        if self.bytes.get(self.pos).is_some_and(|&byte| byte > b' ') {
-            return;
-        }
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.pos) {
-            self.pos += 1;
-        }
+        self.pos = skip_ws(self.bytes, self.pos);
     }
 
     /// Recursion guard of `walk_object` and `walk_array`: the depth limit, and a fresh stack segment
@@ -148,8 +142,7 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
                     self.walk_value(child)?;
                     pos = self.pos;
                 }
-                None if TRUSTED => pos = skip_trusted(&mut self.quotes, bytes, pos),
-                None => pos = skip_validated(&mut self.classes, bytes, pos, self.max_depth.saturating_sub(self.depth))?,
+                None => pos = self.skip_value_at(pos)?,
             }
             pos = skip_ws(bytes, pos);
             match bytes.get(pos) {
@@ -340,13 +333,18 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
     /// Skips the value at `pos`, validating it in `Mode::Validate`.
     #[inline(always)]
     fn skip_value(&mut self) -> Result<(), EventError> {
-        if TRUSTED {
-            self.pos = skip_trusted(&mut self.quotes, self.bytes, self.pos);
-        } else {
-            self.pos =
-                skip_validated(&mut self.classes, self.bytes, self.pos, self.max_depth.saturating_sub(self.depth))?;
-        }
+        self.pos = self.skip_value_at(self.pos)?;
         Ok(())
+    }
+
+    /// Skips the value at `pos` (validating it in `Mode::Validate`); returns the position after it.
+    #[inline(always)]
+    fn skip_value_at(&mut self, pos: usize) -> Result<usize, EventError> {
+        if TRUSTED {
+            Ok(skip_trusted(&mut self.quotes, self.bytes, pos))
+        } else {
+            skip_validated(&mut self.classes, self.bytes, pos, self.max_depth.saturating_sub(self.depth))
+        }
     }
 }
 

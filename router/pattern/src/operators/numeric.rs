@@ -245,11 +245,17 @@ mod tests {
                 (range(&text).unwrap(), idx)
             })
             .collect();
-        let index = NumericIndex::build(&ranges);
-        for tenth in -20..9200 {
-            let value = f64::from(tenth) / 10.0;
+        let values: Vec<f64> = (-20..9200).map(|tenth| f64::from(tenth) / 10.0).collect();
+        check_index(&ranges, &values);
+    }
+
+    /// The index finds exactly the ranges whose `contains` accepts each value.
+    fn check_index(ranges: &[(Range, usize)], values: &[f64]) {
+        let index = NumericIndex::build(ranges);
+        for &value in values {
             let mut found = Vec::new();
             index.for_each_containing(value, |idx| found.push(idx));
+            found.sort();
             let expected: Vec<usize> =
                 ranges.iter().filter(|(range, _)| range.contains(value)).map(|(_, idx)| *idx).collect();
             assert_eq!(found, expected, "{value}");
@@ -265,16 +271,8 @@ mod tests {
                 (range(&text).unwrap(), idx)
             })
             .collect();
-        let index = NumericIndex::build(&ranges);
-        assert!(index.tree_size > 0);
-        for value in [-60.0, -49.5, -3.0, 0.0, 10.0, 50.0, 51.0] {
-            let mut found = Vec::new();
-            index.for_each_containing(value, |idx| found.push(idx));
-            found.sort();
-            let expected: Vec<usize> =
-                ranges.iter().filter(|(range, _)| range.contains(value)).map(|(_, idx)| *idx).collect();
-            assert_eq!(found, expected, "{value}");
-        }
+        assert!(NumericIndex::build(&ranges).tree_size > 0);
+        check_index(&ranges, &[-60.0, -49.5, -3.0, 0.0, 10.0, 50.0, 51.0]);
     }
 
     #[test]
@@ -291,14 +289,6 @@ mod tests {
         .enumerate()
         .map(|(idx, text)| (range(text).unwrap(), idx))
         .collect();
-        let index = NumericIndex::build(&ranges);
-        for value in [-20.0, -10.0, -5.0, 0.0, 2.5, 5.0, 7.0, 10.0, 1e300] {
-            let mut found = Vec::new();
-            index.for_each_containing(value, |idx| found.push(idx));
-            found.sort();
-            let expected: Vec<usize> =
-                ranges.iter().filter(|(range, _)| range.contains(value)).map(|(_, idx)| *idx).collect();
-            assert_eq!(found, expected, "{value}");
-        }
+        check_index(&ranges, &[-20.0, -10.0, -5.0, 0.0, 2.5, 5.0, 7.0, 10.0, 1e300]);
     }
 }
