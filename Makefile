@@ -10,7 +10,8 @@ FUZZ_SECONDS ?= 60
 
 toolchain:
 	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup first" >&2; exit 1; }
-	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
+	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 
 # The pattern engine on sample data: the offline tester on EventBridge-style events, then the CityLots
 # benchmark on two categories. Later issues make this the full router.
