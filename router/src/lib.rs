@@ -5,3 +5,5 @@
 //! present and what is absent).
 
 pub mod cli;
+pub mod clock;
+pub mod transform;

@@ -3,6 +3,7 @@
 
 mod bench;
 mod pattern;
+mod transform;
 
 use std::process::ExitCode;
 
@@ -10,9 +11,9 @@ use clap::{Parser, Subcommand};
 
 /// Switchyard routes JSON events to WebAssembly consumers with EventBridge's rule language.
 ///
-/// Today the pattern engine is available: test patterns against events offline, validate pattern
-/// files, and benchmark the matcher. The router itself (serve, check, transform, invoke, dlq) is not
-/// built yet; see README.md.
+/// Today the pattern engine and the input transforms are available: test patterns against events
+/// offline, validate pattern files, render targets' input for events, and benchmark the matcher. The
+/// router itself (serve, check, invoke, dlq) is not built yet; see README.md.
 #[derive(Debug, Parser)]
 #[command(name = "switchyard", version, about, long_about)]
 struct Cli {
@@ -25,6 +26,9 @@ enum Command {
     /// Test and validate EventBridge event patterns offline.
     #[command(subcommand)]
     Pattern(pattern::PatternCommand),
+    /// Test what a target's Input, InputPath or InputTransformer delivers for an event, offline.
+    #[command(subcommand)]
+    Transform(transform::TransformCommand),
     /// Benchmarks that print their figures beside a peer or a floor measured in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -35,6 +39,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Pattern(command) => pattern::run(command),
+        Command::Transform(command) => transform::run(command),
         Command::Bench(command) => bench::run(command),
     };
     match result {

@@ -1,0 +1,312 @@
+//! JSONPath for InputPath and InputPathsMap: parsed once when rules load, evaluated per event.
+//!
+//! Every path is parsed by jsonpath-rust. EventBridge's dot notation (`$.detail.instance-id`,
+//! `$.resources[0]`, `$.detail.*`) is first rewritten to RFC 9535 bracket notation, because RFC 9535
+//! does not allow dashes or slashes in dot names; any other text is taken as RFC 9535 JSONPath
+//! (filters, slices, descendants: a documented extension).
+//!
+//! A path made only of names and non-negative indices is *direct*: it is read straight off the event
+//! text ([`super::extract`]) without parsing the event. Any other path is evaluated by jsonpath-rust
+//! on the event parsed once per rendering; the nodes it selects are then located in the event text
+//! by their normalized paths, so that every value is written from the event's own text either way
+//! (numbers keep their literal digits).
+
+use std::ops::Range;
+
+use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
+
+use super::extract::{self, Malformed, Step};
+
+/// EventBridge's limit on the length of one path.
+pub const MAX_PATH_CHARS: usize = 256;
+
+/// A compiled path.
+#[derive(Debug, Clone)]
+pub(crate) struct JsonPath {
+    pub(crate) text: Box<str>,
+    pub(crate) eval: Eval,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Eval {
+    /// Names and indices only: read off the event text.
+    Direct(Box<[Step]>),
+    /// Evaluated by jsonpath-rust. `definite` paths (single selectors only) select at most one
+    /// value and yield it; the others yield the array of all values they select.
+    Query { query: Box<JpQuery>, definite: bool },
+}
+
+/// How paths are evaluated. `QueryOnly` sends every path through jsonpath-rust; the tests use it as
+/// an oracle for the direct reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Evaluation {
+    #[default]
+    Direct,
+    QueryOnly,
+}
+
+impl JsonPath {
+    /// Parses `text`; the error says what is wrong and where.
+    pub(crate) fn compile(text: &str, evaluation: Evaluation) -> Result<JsonPath, String> {
+        if text.is_empty() {
+            return Err("the path is empty".to_string());
+        }
+        let n_chars = text.chars().count();
+        if n_chars > MAX_PATH_CHARS {
+            return Err(format!("the path is {n_chars} characters long; the limit is {MAX_PATH_CHARS}"));
+        }
+        if !text.starts_with('$') {
+            return Err(format!("{text:?} is not a JSONPath: a path starts with \"$\" (e.g. $.detail.state)"));
+        }
+        let rfc_text = eventbridge_to_rfc9535(text);
+        let query = jsonpath_rust::parser::parse_json_path(rfc_text.as_deref().unwrap_or(text))
+            .map_err(|error| format!("{text:?} is not a valid JSONPath: {}", one_line(&error.to_string())))?;
+        let steps: Option<Vec<Step>> = query
+            .segments
+            .iter()
+            .map(|segment| match segment {
+                Segment::Selector(selector) => direct_step(selector),
+                Segment::Selectors(selectors) if selectors.len() == 1 => direct_step(&selectors[0]),
+                _ => None,
+            })
+            .collect();
+        let eval = match steps {
+            Some(steps) if evaluation == Evaluation::Direct => Eval::Direct(steps.into()),
+            _ => {
+                let definite = query.segments.iter().all(|segment| match segment {
+                    Segment::Selector(selector) => matches!(selector, Selector::Name(_) | Selector::Index(_)),
+                    Segment::Selectors(selectors) => {
+                        selectors.len() == 1 && matches!(selectors[0], Selector::Name(_) | Selector::Index(_))
+                    }
+                    Segment::Descendant(_) => false,
+                });
+                Eval::Query { query: Box::new(query), definite }
+            }
+        };
+        Ok(JsonPath { text: text.into(), eval })
+    }
+
+    pub(crate) fn direct_steps(&self) -> Option<&[Step]> {
+        match &self.eval {
+            Eval::Direct(steps) => Some(steps),
+            Eval::Query { .. } => None,
+        }
+    }
+}
+
+fn direct_step(selector: &Selector) -> Option<Step> {
+    match selector {
+        Selector::Name(name) => Some(Step::Name(name.as_bytes().into())),
+        Selector::Index(idx) => usize::try_from(*idx).ok().map(Step::Index),
+        _ => None,
+    }
+}
+
+/// pest's messages span several lines with a drawing of the input; one line reads better in logs.
+fn one_line(message: &str) -> String {
+    let lines: Vec<&str> = message.lines().map(str::trim).filter(|line| !line.is_empty()).collect();
+    let position = lines
+        .iter()
+        .find_map(|line| line.split_once("--> "))
+        .and_then(|(_, at)| at.split_once(':'))
+        .map(|(_, column)| format!(" at column {column}"));
+    let expected = lines.iter().find_map(|line| line.strip_prefix("= ")).unwrap_or("invalid syntax");
+    format!("{expected}{}", position.unwrap_or_default())
+}
+
+fn is_eventbridge_name_char(ch: char) -> bool {
+    ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '/')
+}
+
+/// The RFC 9535 text of a path written in EventBridge's dot notation (`$` then `.name`, `.*`, `[N]`,
+/// `[*]`, names of letters, digits, `_`, `-`, `/`), or None when `text` is not in that notation.
+fn eventbridge_to_rfc9535(text: &str) -> Option<String> {
+    let rest = text.strip_prefix('$')?;
+    let mut out = String::from("$");
+    let mut chars = rest.char_indices().peekable();
+    while let Some((_, ch)) = chars.next() {
+        match ch {
+            '.' => {
+                if chars.next_if(|&(_, ch)| ch == '*').is_some() {
+                    out.push_str("[*]");
+                    continue;
+                }
+                let mut name = String::new();
+                while let Some((_, ch)) = chars.next_if(|&(_, ch)| is_eventbridge_name_char(ch)) {
+                    name.push(ch);
+                }
+                if name.is_empty() {
+                    return None;
+                }
+                out.push_str("['");
+                out.push_str(&name);
+                out.push_str("']");
+            }
+            '[' => {
+                let mut inner = String::new();
+                while let Some((_, ch)) = chars.next_if(|&(_, ch)| ch.is_ascii_digit() || ch == '*') {
+                    inner.push(ch);
+                }
+                let valid = inner == "*" || (!inner.is_empty() && inner.bytes().all(|byte| byte.is_ascii_digit()));
+                if !valid || chars.next().map(|(_, ch)| ch) != Some(']') {
+                    return None;
+                }
+                out.push('[');
+                out.push_str(&inner);
+                out.push(']');
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// What a path selected in one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Selected {
+    Missing,
+    One(Range<usize>),
+    /// The values an indefinite path selected, in document order; written as a JSON array.
+    Many(Vec<Range<usize>>),
+}
+
+/// The event parsed for jsonpath-rust, made at most once per rendering and only when a path needs it.
+#[derive(Debug, Default)]
+pub(crate) struct ParsedEvent {
+    value: Option<serde_json::Value>,
+}
+
+impl ParsedEvent {
+    fn value(&mut self, event: &[u8]) -> Result<&serde_json::Value, String> {
+        if self.value.is_none() {
+            let value = serde_json::from_slice(event)
+                .map_err(|error| format!("the event cannot be queried with JSONPath: {error}"))?;
+            self.value = Some(value);
+        }
+        Ok(self.value.as_ref().expect("set just above"))
+    }
+}
+
+/// Evaluates a `Query` path on `event` (whose top-level value starts at `root`).
+pub(crate) fn select_by_query(
+    query: &JpQuery,
+    definite: bool,
+    event: &[u8],
+    root: usize,
+    parsed: &mut ParsedEvent,
+) -> Result<Selected, String> {
+    let value = parsed.value(event)?;
+    let nodes = jsonpath_rust::query::js_path_process(query, value)
+        .map_err(|error| format!("JSONPath evaluation failed: {error}"))?;
+    let mut spans = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        let steps = normalized_path_steps(&node.path)
+            .ok_or_else(|| format!("jsonpath-rust returned an unreadable location {:?}", node.path))?;
+        let span = extract::find(event, root, &steps)
+            .map_err(|Malformed { offset }| format!("the event is not valid JSON at byte {offset}"))?
+            .ok_or_else(|| format!("the location {} selected by JSONPath is not in the event text", node.path))?;
+        spans.push(span);
+    }
+    if definite { Ok(spans.pop().map_or(Selected::Missing, Selected::One)) } else { Ok(Selected::Many(spans)) }
+}
+
+/// The steps of an RFC 9535 normalized path (`$['a'][0]`, section 2.7), as jsonpath-rust reports the
+/// location of each node it selects.
+fn normalized_path_steps(path: &str) -> Option<Vec<Step>> {
+    let mut rest = path.strip_prefix('$')?;
+    let mut steps = Vec::new();
+    while !rest.is_empty() {
+        rest = rest.strip_prefix('[')?;
+        if let Some(quoted) = rest.strip_prefix('\'') {
+            let mut name = String::new();
+            let mut chars = quoted.char_indices();
+            let end = loop {
+                let (at, ch) = chars.next()?;
+                match ch {
+                    '\'' => break at,
+                    '\\' => {
+                        let (_, escape) = chars.next()?;
+                        name.push(match escape {
+                            'b' => '\u{8}',
+                            'f' => '\u{c}',
+                            'n' => '\n',
+                            'r' => '\r',
+                            't' => '\t',
+                            'u' => {
+                                let hex: String = (0..4).filter_map(|_| chars.next().map(|(_, ch)| ch)).collect();
+                                char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?
+                            }
+                            other => other,
+                        });
+                    }
+                    ch => name.push(ch),
+                }
+            };
+            steps.push(Step::Name(name.into_bytes().into()));
+            rest = quoted[end + 1..].strip_prefix(']')?;
+        } else {
+            let close = rest.find(']')?;
+            steps.push(Step::Index(rest[..close].parse().ok()?));
+            rest = &rest[close + 1..];
+        }
+    }
+    Some(steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eventbridge_dot_notation_becomes_brackets() {
+        let cases = [
+            ("$", Some("$")),
+            ("$.detail.instance-id", Some("$['detail']['instance-id']")),
+            ("$.detail-type", Some("$['detail-type']")),
+            ("$.resources[0]", Some("$['resources'][0]")),
+            ("$.detail.items[*].id", Some("$['detail']['items'][*]['id']")),
+            ("$.detail.*", Some("$['detail'][*]")),
+            ("$.a/b.c_d", Some("$['a/b']['c_d']")),
+            ("$..a", None),
+            ("$.a[?@.b]", None),
+            ("$['a']", None),
+            ("$.a[-1]", None),
+            ("detail", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(eventbridge_to_rfc9535(text).as_deref(), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn normalized_paths_read_back() {
+        let steps = normalized_path_steps(r"$['a'][0]['it\'s']['b\\c']['\u001f']['é']").unwrap();
+        let names: Vec<String> = steps
+            .iter()
+            .map(|step| match step {
+                Step::Name(name) => String::from_utf8(name.to_vec()).unwrap(),
+                Step::Index(idx) => idx.to_string(),
+            })
+            .collect();
+        assert_eq!(names, ["a", "0", "it's", "b\\c", "\u{1f}", "é"]);
+        assert_eq!(normalized_path_steps("$").unwrap(), []);
+        assert!(normalized_path_steps("$['a'").is_none());
+    }
+
+    #[test]
+    fn compile_classifies_paths() {
+        let direct = JsonPath::compile("$.detail.items[2].id", Evaluation::Direct).unwrap();
+        assert!(direct.direct_steps().is_some());
+        for (text, definite) in [("$.a[-1]", true), ("$.a[*]", false), ("$..a", false), ("$.a[?@.b > 1]", false)] {
+            match JsonPath::compile(text, Evaluation::Direct).unwrap().eval {
+                Eval::Query { definite: found, .. } => assert_eq!(found, definite, "{text}"),
+                Eval::Direct(_) => panic!("{text} should need jsonpath-rust"),
+            }
+        }
+        let error = JsonPath::compile("$.a[", Evaluation::Direct).unwrap_err();
+        assert_eq!(error, r#""$.a[" is not a valid JSONPath: expected selector at column 5"#);
+        assert!(!error.contains('\n'), "{error}");
+        let long = format!("$.{}", "a".repeat(300));
+        assert!(JsonPath::compile(&long, Evaluation::Direct).unwrap_err().contains("limit is 256"));
+    }
+}
