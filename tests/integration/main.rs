@@ -5,3 +5,4 @@ mod conformance;
 mod docs;
 mod engine;
 mod properties;
+mod transform;

@@ -1,9 +1,10 @@
-//! Support code of Switchyard's integration tests: the data-driven case runner and, for property
-//! tests, a naive reference matcher and generators.
+//! Support code of Switchyard's integration tests: the data-driven case runners (patterns and
+//! transforms) and, for property tests, a naive reference matcher and generators.
 
 pub mod cases;
 pub mod generate;
 pub mod reference;
+pub mod transform_cases;
 
 use std::path::PathBuf;
 

@@ -13,6 +13,7 @@
 mod extract;
 mod path;
 mod template;
+mod tree;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -7,15 +7,16 @@
 //!
 //! A path made only of names and non-negative indices is *direct*: it is read straight off the event
 //! text ([`super::extract`]) without parsing the event. Any other path is evaluated by jsonpath-rust
-//! on the event parsed once per rendering; the nodes it selects are then located in the event text
-//! by their normalized paths, so that every value is written from the event's own text either way
-//! (numbers keep their literal digits).
+//! on the event read once per rendering into a tree ([`super::tree`]) whose nodes know their place
+//! in the text, so that every value is written from the event's own text either way (numbers keep
+//! their literal digits).
 
 use std::ops::Range;
 
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 
-use super::extract::{self, Malformed, Step};
+use super::extract::{Malformed, Step};
+use super::tree::{self, Node, TreeError};
 
 /// EventBridge's limit on the length of one path.
 pub const MAX_PATH_CHARS: usize = 256;
@@ -170,20 +171,23 @@ pub(crate) enum Selected {
     Many(Vec<Range<usize>>),
 }
 
-/// The event parsed for jsonpath-rust, made at most once per rendering and only when a path needs it.
+/// The event read as a tree for jsonpath-rust, at most once per rendering and only when a path
+/// needs it.
 #[derive(Debug, Default)]
 pub(crate) struct ParsedEvent {
-    value: Option<serde_json::Value>,
+    tree: Option<Node>,
 }
 
 impl ParsedEvent {
-    fn value(&mut self, event: &[u8]) -> Result<&serde_json::Value, String> {
-        if self.value.is_none() {
-            let value = serde_json::from_slice(event)
-                .map_err(|error| format!("the event cannot be queried with JSONPath: {error}"))?;
-            self.value = Some(value);
+    fn tree(&mut self, event: &[u8], root: usize) -> Result<&Node, String> {
+        if self.tree.is_none() {
+            let tree = Node::read(event, root).map_err(|error| match error {
+                TreeError::Malformed(Malformed { offset }) => format!("the event is not valid JSON at byte {offset}"),
+                TreeError::TooDeep => format!("the event nests deeper than {} levels", tree::MAX_DEPTH),
+            })?;
+            self.tree = Some(tree);
         }
-        Ok(self.value.as_ref().expect("set just above"))
+        Ok(self.tree.as_ref().expect("set just above"))
     }
 }
 
@@ -195,62 +199,21 @@ pub(crate) fn select_by_query(
     root: usize,
     parsed: &mut ParsedEvent,
 ) -> Result<Selected, String> {
-    let value = parsed.value(event)?;
-    let nodes = jsonpath_rust::query::js_path_process(query, value)
+    let tree = parsed.tree(event, root)?;
+    let nodes = jsonpath_rust::query::js_path_process(query, tree)
         .map_err(|error| format!("JSONPath evaluation failed: {error}"))?;
     let mut spans = Vec::with_capacity(nodes.len());
     for node in nodes {
-        let steps = normalized_path_steps(&node.path)
-            .ok_or_else(|| format!("jsonpath-rust returned an unreadable location {:?}", node.path))?;
-        let span = extract::find(event, root, &steps)
-            .map_err(|Malformed { offset }| format!("the event is not valid JSON at byte {offset}"))?
-            .ok_or_else(|| format!("the location {} selected by JSONPath is not in the event text", node.path))?;
+        let span = node.val.span.clone().ok_or("JSONPath selected a value that is not in the event")?;
         spans.push(span);
     }
-    if definite { Ok(spans.pop().map_or(Selected::Missing, Selected::One)) } else { Ok(Selected::Many(spans)) }
-}
-
-/// The steps of an RFC 9535 normalized path (`$['a'][0]`, section 2.7), as jsonpath-rust reports the
-/// location of each node it selects.
-fn normalized_path_steps(path: &str) -> Option<Vec<Step>> {
-    let mut rest = path.strip_prefix('$')?;
-    let mut steps = Vec::new();
-    while !rest.is_empty() {
-        rest = rest.strip_prefix('[')?;
-        if let Some(quoted) = rest.strip_prefix('\'') {
-            let mut name = String::new();
-            let mut chars = quoted.char_indices();
-            let end = loop {
-                let (at, ch) = chars.next()?;
-                match ch {
-                    '\'' => break at,
-                    '\\' => {
-                        let (_, escape) = chars.next()?;
-                        name.push(match escape {
-                            'b' => '\u{8}',
-                            'f' => '\u{c}',
-                            'n' => '\n',
-                            'r' => '\r',
-                            't' => '\t',
-                            'u' => {
-                                let hex: String = (0..4).filter_map(|_| chars.next().map(|(_, ch)| ch)).collect();
-                                char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?
-                            }
-                            other => other,
-                        });
-                    }
-                    ch => name.push(ch),
-                }
-            };
-            steps.push(Step::Name(name.into_bytes().into()));
-            rest = quoted[end + 1..].strip_prefix(']')?;
-        } else {
-            let close = rest.find(']')?;
-            steps.push(Step::Index(rest[..close].parse().ok()?));
-            rest = &rest[close + 1..];
-        }
+    if definite {
+        return Ok(spans.pop().map_or(Selected::Missing, Selected::One));
     }
-    Some(steps)
+    // Objects are walked in their members' order, which is the event's; sorting by position also
+    // puts descendants in document order.
+    spans.sort_by_key(|span| span.start);
+    Ok(Selected::Many(spans))
 }
 
 #[cfg(test)]
@@ -276,21 +239,6 @@ mod tests {
         for (text, expected) in cases {
             assert_eq!(eventbridge_to_rfc9535(text).as_deref(), expected, "{text}");
         }
-    }
-
-    #[test]
-    fn normalized_paths_read_back() {
-        let steps = normalized_path_steps(r"$['a'][0]['it\'s']['b\\c']['\u001f']['é']").unwrap();
-        let names: Vec<String> = steps
-            .iter()
-            .map(|step| match step {
-                Step::Name(name) => String::from_utf8(name.to_vec()).unwrap(),
-                Step::Index(idx) => idx.to_string(),
-            })
-            .collect();
-        assert_eq!(names, ["a", "0", "it's", "b\\c", "\u{1f}", "é"]);
-        assert_eq!(normalized_path_steps("$").unwrap(), []);
-        assert!(normalized_path_steps("$['a'").is_none());
     }
 
     #[test]
