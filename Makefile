@@ -6,21 +6,23 @@ CARGO ?= cargo
 BIN := $(or $(CARGO_TARGET_DIR),target)
 FUZZ_SECONDS ?= 60
 
-.PHONY: demo test lint bench bench-match bench-scale fuzz toolchain
+.PHONY: demo test lint bench bench-match bench-scale bench-transform fuzz toolchain
 
 toolchain:
 	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup first" >&2; exit 1; }
 	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 
-# The pattern engine on sample data: the offline tester on EventBridge-style events, then the CityLots
-# benchmark on two categories. Later issues make this the full router.
+# The pattern engine and the transforms on sample data: the offline testers on EventBridge-style events,
+# then the CityLots benchmark on two categories. Later issues make this the full router.
 demo: toolchain
 	$(CARGO) build --release -p switchyard
 	@echo "== switchyard pattern test < rules/demo/pattern-cases.jsonl"
 	@$(BIN)/release/switchyard pattern test < rules/demo/pattern-cases.jsonl | paste -d ' ' rules/demo/pattern-cases.jsonl - | sed 's/^/  /'
 	@echo "== switchyard pattern check rules/demo/broken-pattern.json (exit 1 expected)"
 	@$(BIN)/release/switchyard pattern check rules/demo/broken-pattern.json || true
+	@echo "== switchyard transform test < rules/demo/transform-cases.jsonl"
+	@$(BIN)/release/switchyard transform test < rules/demo/transform-cases.jsonl | sed 's/^/  /'
 	@echo "== switchyard bench match (CityLots, 2 categories, 1 pass)"
 	@$(BIN)/release/switchyard bench match --rules $(SHARED)/data/citylots-rules.json \
 		--events $(SHARED)/data/citylots2-synth.jsonl.gz --category EXACT --category COMMON_COMBO --runs 1
@@ -35,7 +37,7 @@ lint: toolchain
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # Benchmarks print their figures beside a peer measured in the same run; docs/benchmarks.md keeps them.
-bench: bench-match bench-scale
+bench: bench-match bench-scale bench-transform
 
 bench-match: toolchain
 	$(CARGO) build --release -p switchyard --features bench-peers
@@ -45,6 +47,9 @@ bench-match: toolchain
 bench-scale: toolchain
 	$(CARGO) build --release -p switchyard
 	$(BIN)/release/switchyard bench scale --events $(SHARED)/data/citylots2-synth.jsonl.gz
+
+bench-transform: toolchain
+	$(CARGO) bench -p switchyard --bench transform -- --noplot
 
 # cargo-fuzz needs nightly-only compiler flags; RUSTC_BOOTSTRAP lets the one stable toolchain use them.
 fuzz: toolchain

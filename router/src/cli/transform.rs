@@ -35,6 +35,9 @@ pub(crate) enum TransformCommand {
     /// Example:
     ///   echo '{"event": {"detail": {"state": "on"}}, "input_paths_map": {"s": "$.detail.state"},
     ///          "input_template": "{\"state\": <s>}"}' | switchyard transform test
+    ///
+    /// The rules of each form, the placeholder positions and every check are in rules/README.md.
+    #[command(verbatim_doc_comment)]
     Test(TestArgs),
 }
 

@@ -53,6 +53,15 @@ pub(crate) fn skip_space(text: &[u8], mut at: usize) -> usize {
 /// `at` is on an opening quote; returns the index just past the closing quote.
 fn string_end(text: &[u8], at: usize) -> Result<usize, Malformed> {
     let mut at = at + 1;
+    // Most strings of events are short: a plain loop beats the set-up of a vector search.
+    let short_end = text.len().min(at + 24);
+    while at < short_end {
+        match text[at] {
+            b'"' => return Ok(at + 1),
+            b'\\' => at += 2,
+            _ => at += 1,
+        }
+    }
     loop {
         match memchr::memchr2(b'"', b'\\', text.get(at..).unwrap_or_default()) {
             Some(found) if text[at + found] == b'"' => return Ok(at + found + 1),
@@ -156,8 +165,12 @@ pub(crate) fn for_each_element(
 
 /// Whether the raw key text (escapes undecoded) names `name` (decoded).
 pub(crate) fn key_is(raw_key: &[u8], name: &[u8]) -> bool {
-    if !raw_key.contains(&b'\\') {
-        return raw_key == name;
+    if raw_key == name {
+        return true;
+    }
+    // Escapes only make a key longer than what it decodes to.
+    if raw_key.len() <= name.len() || !raw_key.contains(&b'\\') {
+        return false;
     }
     let mut decoded = Vec::with_capacity(raw_key.len());
     decode_into(raw_key, &mut decoded).is_ok() && decoded == name

@@ -447,12 +447,8 @@ impl Template {
                 }
                 Part::Placeholder { variable, position } => (*variable, *position),
             };
-            let mark = out.len();
-            let wrote_text = match &self.variables[variable_idx] {
-                Variable::Predefined(predefined) => {
-                    write_predefined(*predefined, event, root, context, position, out)?;
-                    !matches!(predefined, Predefined::Event | Predefined::EventJson)
-                }
+            let suspect_here = match &self.variables[variable_idx] {
+                Variable::Predefined(predefined) => write_predefined(*predefined, event, root, context, position, out)?,
                 Variable::Path { name, path, slot } => {
                     let selected = match (&path.eval, slot) {
                         (_, Some(slot)) => spans[*slot].clone().map_or(Selected::Missing, Selected::One),
@@ -480,7 +476,7 @@ impl Template {
                     self.write_selected(name, &selected, event, position, out)?
                 }
             };
-            if wrote_text && self.shape != Shape::Text && suspect.is_none() && extract::may_break_json(&out[mark..]) {
+            if suspect_here && self.shape != Shape::Text && suspect.is_none() {
                 suspect = Some(variable_idx);
             }
         }
@@ -499,7 +495,8 @@ impl Template {
         Ok(())
     }
 
-    /// Writes a path's value; returns whether text (not JSON) was written, which may need checking.
+    /// Writes a path's value; returns whether the text written holds a quote, backslash or control
+    /// character that was not written as JSON, so the output needs checking.
     fn write_selected(
         &self,
         name: &str,
@@ -532,26 +529,33 @@ impl Template {
                 if position == Position::String {
                     let array = out.split_off(mark);
                     extract::dequote_into(&array, out).map_err(malformed)?;
-                    return Ok(true);
+                    return Ok(extract::may_break_json(&out[mark..]));
                 }
                 return Ok(false);
             }
         };
         match (extract::kind_of(value), position) {
-            (Kind::String, Position::Value) => {
-                out.push(b'"');
-                extract::decode_into(&value[1..value.len() - 1], out).map_err(malformed)?;
-                out.push(b'"');
-                Ok(true)
-            }
-            (Kind::String, _) => {
-                extract::decode_into(&value[1..value.len() - 1], out).map_err(malformed)?;
-                Ok(true)
+            (Kind::String, position) => {
+                let quoted = position == Position::Value;
+                if quoted {
+                    out.push(b'"');
+                }
+                let mark = out.len();
+                let raw = &value[1..value.len() - 1];
+                extract::decode_into(raw, out).map_err(malformed)?;
+                // Decoded text can only hold a quote, backslash or control character if the raw text
+                // had an escape.
+                let suspect = raw.contains(&b'\\') && extract::may_break_json(&out[mark..]);
+                if quoted {
+                    out.push(b'"');
+                }
+                Ok(suspect)
             }
             (Kind::Container, Position::String) => {
                 self.refuse_container_in_string(name)?;
+                let mark = out.len();
                 extract::dequote_into(value, out).map_err(malformed)?;
-                Ok(true)
+                Ok(extract::may_break_json(&out[mark..]))
             }
             (Kind::Container, _) => {
                 extract::compact_into(value, out).map_err(malformed)?;
@@ -575,6 +579,7 @@ impl Template {
     }
 }
 
+/// Writes a predefined variable; returns whether its text holds a character that may break JSON.
 fn write_predefined(
     predefined: Predefined,
     event: &[u8],
@@ -582,16 +587,20 @@ fn write_predefined(
     context: &RenderContext<'_>,
     position: Position,
     out: &mut Vec<u8>,
-) -> Result<(), RenderError> {
+) -> Result<bool, RenderError> {
     let text = match predefined {
         Predefined::RuleName => context.rule_name,
         Predefined::RuleArn => context.rule_arn,
         Predefined::IngestionTime => context.ingestion_time,
         Predefined::EventJson => {
             let end = extract::value_end(event, root).map_err(malformed)?;
-            return extract::compact_into(&event[root..end], out).map_err(malformed);
+            extract::compact_into(&event[root..end], out).map_err(malformed)?;
+            return Ok(false);
         }
-        Predefined::Event => return write_event_without_detail(event, root, out),
+        Predefined::Event => {
+            write_event_without_detail(event, root, out)?;
+            return Ok(false);
+        }
     };
     let quoted = position == Position::Value;
     if quoted {
@@ -601,7 +610,7 @@ fn write_predefined(
     if quoted {
         out.push(b'"');
     }
-    Ok(())
+    Ok(extract::may_break_json(text.as_bytes()))
 }
 
 /// The event's members other than `detail`, as one compact object.
