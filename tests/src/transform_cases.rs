@@ -94,6 +94,8 @@ impl TransformCase {
             ingestion_time: context.ingestion_time.as_deref().expect("filled"),
         };
         let event = self.event_text();
+        // The router transforms only events the matcher validated; the tester checks them the same way.
+        serde_json::from_str::<serde::de::IgnoredAny>(&event).map_err(|error| format!("invalid event: {error}"))?;
         let output = transform.render(event.as_bytes(), &render_context).map_err(|error| error.to_string())?;
         String::from_utf8(output.into_owned()).map_err(|error| format!("output is not UTF-8: {error}"))
     }

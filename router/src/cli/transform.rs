@@ -91,6 +91,9 @@ fn test_line(line: &str, args: &TestArgs, now: &str) -> serde_json::Value {
         } else {
             event.get().to_string()
         };
+        // The router only transforms events the matcher has validated; so does the tester.
+        serde_json::from_str::<serde::de::IgnoredAny>(&event_text)
+            .map_err(|error| format!("invalid event: {error}"))?;
         let input_transformer = match (parsed.input_paths_map, parsed.input_template) {
             (None, None) => None,
             (map, template) => {
