@@ -5,7 +5,10 @@ mod bench;
 mod pattern;
 mod transform;
 
+use std::io::{BufRead, Write};
 use std::process::ExitCode;
+
+use anyhow::Context;
 
 use clap::{Parser, Subcommand};
 
@@ -49,4 +52,23 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The offline testers' loop: one answer line per input line of stdin, in order. A line that is not
+/// UTF-8 is answered with an error and reading goes on.
+fn answer_lines(mut answer: impl FnMut(&str) -> serde_json::Value) -> anyhow::Result<ExitCode> {
+    let stdin = std::io::stdin().lock();
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    for (idx, line) in stdin.split(b'\n').enumerate() {
+        let line = line.context("reading stdin")?;
+        let line = line.strip_suffix(b"\r").unwrap_or(&line);
+        let result = match std::str::from_utf8(line) {
+            Ok(text) => answer(text),
+            Err(error) => serde_json::json!({ "error": format!("line {} is not UTF-8: {error}", idx + 1) }),
+        };
+        serde_json::to_writer(&mut stdout, &result)?;
+        stdout.write_all(b"\n")?;
+    }
+    stdout.flush()?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,6 @@
 //! JSON text (numbers keep their literal text); either may also be given as a JSON string holding the
 //! text, as EventBridge's TestEventPattern API does.
 
-use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -80,22 +79,7 @@ fn test_line(line: &str) -> serde_json::Value {
 }
 
 fn test() -> anyhow::Result<ExitCode> {
-    let stdin = std::io::stdin().lock();
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    for (idx, line) in stdin.split(b'\n').enumerate() {
-        let line = line.context("reading stdin")?;
-        let line = line.strip_suffix(b"\r").unwrap_or(&line);
-        let result = match std::str::from_utf8(line) {
-            Ok(text) => test_line(text),
-            Err(error) => {
-                serde_json::json!({ "error": format!("line {} is not UTF-8: {error}", idx + 1) })
-            }
-        };
-        serde_json::to_writer(&mut stdout, &result)?;
-        stdout.write_all(b"\n")?;
-    }
-    stdout.flush()?;
-    Ok(ExitCode::SUCCESS)
+    super::answer_lines(test_line)
 }
 
 fn check(file: &PathBuf) -> anyhow::Result<ExitCode> {

@@ -5,11 +5,9 @@
 //! A bad line gets an error line and processing goes on.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -121,18 +119,5 @@ fn test_line(line: &str, args: &TestArgs, now: &str) -> serde_json::Value {
 
 fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
     let now = clock::rfc3339(SystemTime::now());
-    let stdin = std::io::stdin().lock();
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    for (idx, line) in stdin.split(b'\n').enumerate() {
-        let line = line.context("reading stdin")?;
-        let line = line.strip_suffix(b"\r").unwrap_or(&line);
-        let result = match std::str::from_utf8(line) {
-            Ok(text) => test_line(text, args, &now),
-            Err(error) => serde_json::json!({ "error": format!("line {} is not UTF-8: {error}", idx + 1) }),
-        };
-        serde_json::to_writer(&mut stdout, &result)?;
-        stdout.write_all(b"\n")?;
-    }
-    stdout.flush()?;
-    Ok(ExitCode::SUCCESS)
+    super::answer_lines(|text| test_line(text, args, &now))
 }

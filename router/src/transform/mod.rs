@@ -317,16 +317,9 @@ impl Transform {
             Transform::InputPath(transform) => {
                 let root = extract::skip_space(event, 0);
                 let path = &transform.path;
-                let selected = match &path.eval {
-                    path::Eval::Direct(steps) => {
-                        let span = extract::find(event, root, steps).map_err(malformed)?;
-                        span.map_or(Selected::Missing, Selected::One)
-                    }
-                    path::Eval::Query { query, definite } => {
-                        path::select_by_query(query, *definite, event, root, &mut ParsedEvent::default())
-                            .map_err(|message| RenderError::new(format!("InputPath {}: {message}", path.text)))?
-                    }
-                };
+                let selected = path
+                    .select(event, root, &mut ParsedEvent::default())
+                    .map_err(|message| RenderError::new(format!("InputPath {}: {message}", path.text)))?;
                 let mut out = Vec::new();
                 match selected {
                     Selected::Missing => {

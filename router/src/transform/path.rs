@@ -15,7 +15,7 @@ use std::ops::Range;
 
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 
-use super::extract::{Malformed, Step};
+use super::extract::{self, Malformed, Step};
 use super::tree::{self, Node, TreeError};
 
 /// EventBridge's limit on the length of one path.
@@ -191,8 +191,22 @@ impl ParsedEvent {
     }
 }
 
-/// Evaluates a `Query` path on `event` (whose top-level value starts at `root`).
-pub(crate) fn select_by_query(
+impl JsonPath {
+    /// What this path selects in `event` (whose top-level value starts at `root`). Direct paths are
+    /// read from the text; the others query the tree in `parsed`, made on first need.
+    pub(crate) fn select(&self, event: &[u8], root: usize, parsed: &mut ParsedEvent) -> Result<Selected, String> {
+        match &self.eval {
+            Eval::Direct(steps) => {
+                let span = extract::find(event, root, steps)
+                    .map_err(|Malformed { offset }| format!("the event is not valid JSON at byte {offset}"))?;
+                Ok(span.map_or(Selected::Missing, Selected::One))
+            }
+            Eval::Query { query, definite } => select_by_query(query, *definite, event, root, parsed),
+        }
+    }
+}
+
+fn select_by_query(
     query: &JpQuery,
     definite: bool,
     event: &[u8],

@@ -9,7 +9,7 @@
 use std::ops::Range;
 
 use super::extract::{self, Kind, PathTree};
-use super::path::{self, Eval, JsonPath, ParsedEvent, Selected};
+use super::path::{JsonPath, ParsedEvent, Selected};
 use super::{Predefined, RenderContext, RenderError, malformed};
 
 /// Where a placeholder sits, which decides how a value is written there.
@@ -450,27 +450,24 @@ impl Template {
             let suspect_here = match &self.variables[variable_idx] {
                 Variable::Predefined(predefined) => write_predefined(*predefined, event, root, context, position, out)?,
                 Variable::Path { name, path, slot } => {
-                    let selected = match (&path.eval, slot) {
-                        (_, Some(slot)) => spans[*slot].clone().map_or(Selected::Missing, Selected::One),
-                        (Eval::Query { query, definite }, None) => {
+                    // Direct paths were all found by the one pass above; the others are evaluated
+                    // once per rendering however often they appear.
+                    let selected = match slot {
+                        Some(slot) => spans[*slot].clone().map_or(Selected::Missing, Selected::One),
+                        None => {
                             if queried.is_empty() {
                                 queried.resize(self.variables.len(), None);
                             }
                             match &queried[variable_idx] {
                                 Some(selected) => selected.clone(),
                                 None => {
-                                    let selected = path::select_by_query(query, *definite, event, root, &mut parsed)
-                                        .map_err(|message| {
-                                            RenderError::new(format!("<{name}> ({}): {message}", path.text))
-                                        })?;
+                                    let selected = path.select(event, root, &mut parsed).map_err(|message| {
+                                        RenderError::new(format!("<{name}> ({}): {message}", path.text))
+                                    })?;
                                     queried[variable_idx] = Some(selected.clone());
                                     selected
                                 }
                             }
-                        }
-                        (Eval::Direct(steps), None) => {
-                            let span = extract::find(event, root, steps).map_err(malformed)?;
-                            span.map_or(Selected::Missing, Selected::One)
                         }
                     };
                     self.write_selected(name, &selected, event, position, out)?
