@@ -6,12 +6,13 @@ CARGO ?= cargo
 BIN := $(or $(CARGO_TARGET_DIR),target)
 FUZZ_SECONDS ?= 60
 
-.PHONY: demo test lint bench bench-match bench-scale bench-transform fuzz toolchain
+.PHONY: demo test lint bench bench-match bench-scale bench-transform bench-invoke fuzz toolchain
 
 toolchain:
 	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup first" >&2; exit 1; }
 	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+	@rustup target list --installed 2>/dev/null | grep -q '^wasm32-wasip2$$' || rustup target add wasm32-wasip2
 
 # The pattern engine and the transforms on sample data: the offline testers on EventBridge-style events,
 # then the CityLots benchmark on two categories. Later issues make this the full router.
@@ -27,17 +28,23 @@ demo: toolchain
 	@$(BIN)/release/switchyard bench match --rules $(SHARED)/data/citylots-rules.json \
 		--events $(SHARED)/data/citylots2-synth.jsonl.gz --category EXACT --category COMMON_COMBO --runs 1
 
+# tests/build.rs builds the Wasm consumers (tests/consumers, examples) from source; the examples'
+# own unit tests run natively with the SDK's test host.
 test: toolchain
 	$(CARGO) build -p switchyard
 	$(CARGO) test --workspace
+	cd examples && $(CARGO) test --target-dir $(abspath $(BIN))/examples-native
 	$(MAKE) lint
 
 lint: toolchain
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	cd examples && $(CARGO) fmt --all -- --check
+	cd tests/consumers && $(CARGO) fmt --all -- --check
+	cd examples && $(CARGO) clippy --all-targets --target-dir $(abspath $(BIN))/examples-native -- -D warnings
 
 # Benchmarks print their figures beside a peer measured in the same run; docs/benchmarks.md keeps them.
-bench: bench-match bench-scale bench-transform
+bench: bench-match bench-scale bench-transform bench-invoke
 
 bench-match: toolchain
 	$(CARGO) build --release -p switchyard --features bench-peers
@@ -50,6 +57,9 @@ bench-scale: toolchain
 
 bench-transform: toolchain
 	$(CARGO) bench -p switchyard --bench transform -- --noplot
+
+bench-invoke: toolchain
+	$(CARGO) bench -p switchyard-tests --bench invoke -- --noplot
 
 # cargo-fuzz needs nightly-only compiler flags; RUSTC_BOOTSTRAP lets the one stable toolchain use them.
 fuzz: toolchain

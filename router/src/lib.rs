@@ -6,4 +6,5 @@
 
 pub mod cli;
 pub mod clock;
+pub mod invoke;
 pub mod transform;

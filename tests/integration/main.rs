@@ -4,5 +4,6 @@ mod cli;
 mod conformance;
 mod docs;
 mod engine;
+mod invoke;
 mod properties;
 mod transform;

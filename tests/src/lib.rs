@@ -3,6 +3,7 @@
 
 pub mod cases;
 pub mod generate;
+pub mod http_stub;
 pub mod reference;
 pub mod transform_cases;
 

@@ -2,6 +2,7 @@
 //! owns its output format; this file only routes.
 
 mod bench;
+mod invoke;
 mod pattern;
 mod transform;
 
@@ -14,9 +15,10 @@ use clap::{Parser, Subcommand};
 
 /// Switchyard routes JSON events to WebAssembly consumers with EventBridge's rule language.
 ///
-/// Today the pattern engine and the input transforms are available: test patterns against events
-/// offline, validate pattern files, render targets' input for events, and benchmark the matcher. The
-/// router itself (serve, check, invoke, dlq) is not built yet; see README.md.
+/// Today the pattern engine, the input transforms and the Wasm host are available: test patterns
+/// against events offline, validate pattern files, render targets' input for events, run a delivery
+/// through a consumer component, and benchmark. The router itself (serve, check, dlq) is not built
+/// yet; see README.md.
 #[derive(Debug, Parser)]
 #[command(name = "switchyard", version, about, long_about)]
 struct Cli {
@@ -32,6 +34,8 @@ enum Command {
     /// Test what a target's Input, InputPath or InputTransformer delivers for an event, offline.
     #[command(subcommand)]
     Transform(transform::TransformCommand),
+    /// Run one delivery through a consumer component and print its outcome as JSON.
+    Invoke(invoke::InvokeArgs),
     /// Benchmarks that print their figures beside a peer or a floor measured in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -43,6 +47,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Pattern(command) => pattern::run(command),
         Command::Transform(command) => transform::run(command),
+        Command::Invoke(args) => invoke::run(args),
         Command::Bench(command) => bench::run(command),
     };
     match result {
