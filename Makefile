@@ -4,6 +4,7 @@
 SHARED ?= ../shared
 CARGO ?= cargo
 BIN := $(or $(CARGO_TARGET_DIR),target)
+WASM := $(abspath $(BIN))/wasm/wasm32-wasip2/release
 FUZZ_SECONDS ?= 60
 
 .PHONY: demo test lint bench bench-match bench-scale bench-transform bench-invoke fuzz toolchain
@@ -14,7 +15,8 @@ toolchain:
 	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 	@rustup target list --installed 2>/dev/null | grep -q '^wasm32-wasip2$$' || rustup target add wasm32-wasip2
 
-# The pattern engine and the transforms on sample data: the offline testers on EventBridge-style events,
+# The pattern engine, the transforms and the Wasm host on sample data: the offline testers on
+# EventBridge-style events, the example consumers built from source and run with `switchyard invoke`,
 # then the CityLots benchmark on two categories. Later issues make this the full router.
 demo: toolchain
 	$(CARGO) build --release -p switchyard
@@ -24,6 +26,17 @@ demo: toolchain
 	@$(BIN)/release/switchyard pattern check rules/demo/broken-pattern.json || true
 	@echo "== switchyard transform test < rules/demo/transform-cases.jsonl"
 	@$(BIN)/release/switchyard transform test < rules/demo/transform-cases.jsonl | sed 's/^/  /'
+	cd examples && $(CARGO) build --release --target wasm32-wasip2 --target-dir $(abspath $(BIN))/wasm
+	@echo "== switchyard invoke: order-notification on its sample event (emits a follow-up event)"
+	@$(BIN)/release/switchyard invoke --module $(WASM)/order_notification.wasm \
+		--event examples/order-notification/event.json --config source=shop.notifications
+	@echo "== switchyard invoke: inventory, the same event twice with a key-value file (the second is a duplicate)"
+	@rm -f $(BIN)/demo-kv.json
+	@for i in 1 2; do $(BIN)/release/switchyard invoke --module $(WASM)/inventory.wasm --event examples/inventory/event.json \
+		--kv-file $(BIN)/demo-kv.json --target inventory; done
+	@echo "== switchyard invoke: webhook-forwarder without its host on the allow-list (refused by the host)"
+	@$(BIN)/release/switchyard invoke --module $(WASM)/webhook_forwarder.wasm \
+		--event examples/webhook-forwarder/event.json --config url=https://hooks.example.com/payments
 	@echo "== switchyard bench match (CityLots, 2 categories, 1 pass)"
 	@$(BIN)/release/switchyard bench match --rules $(SHARED)/data/citylots-rules.json \
 		--events $(SHARED)/data/citylots2-synth.jsonl.gz --category EXACT --category COMMON_COMBO --runs 1

@@ -4,7 +4,8 @@
 //!
 //! - `wasm_empty_handler`: a fresh Store and instance of `c-ok` (pooling allocator, 64 KiB guest
 //!   stack) and a call of its empty handler, through `Consumer::invoke` exactly as delivery runs it
-//!   (limits, WASI context, capture buffers, classification). `native_empty_handler` is the floor.
+//!   (limits, WASI context, capture buffers, classification). `native_empty_handler` is the floor;
+//!   `wasm_empty_handler_2kb_payload` adds the cost of copying a 2 KB payload into the instance.
 //! - `wasm_parse_emit_2kb` / `native_parse_emit_2kb`: `c-parse-emit` parses a 2 KB order event
 //!   with serde into typed structs, prices it and emits one event; the native side runs the same
 //!   source file (`tests/consumers/c-parse-emit/src/work.rs`) and builds the same emitted event.
@@ -85,6 +86,7 @@ fn warm(c: &mut Criterion) {
     group.bench_function("wasm_empty_handler", |b| b.iter(|| invoke(&runtime, &empty, &spec, b"{}")));
     let empty_delivery = delivery(b"{}".to_vec());
     group.bench_function("native_empty_handler", |b| b.iter(|| native_empty(black_box(&empty_delivery))));
+    group.bench_function("wasm_empty_handler_2kb_payload", |b| b.iter(|| invoke(&runtime, &empty, &spec, &event)));
     group.bench_function("wasm_parse_emit_2kb", |b| b.iter(|| invoke(&runtime, &parse_emit, &spec, &event)));
     group.bench_function("native_parse_emit_2kb", |b| {
         b.iter(|| {

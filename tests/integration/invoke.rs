@@ -341,7 +341,8 @@ fn load_errors_name_the_file_and_the_problem() {
     let core = dir.join("core.wasm");
     std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
     let wrong_pin = "ab".repeat(32);
-    let cases: Vec<(PathBuf, Option<&str>, fn(&LoadProblem) -> bool, &str)> = vec![
+    type Case<'a> = (PathBuf, Option<&'a str>, fn(&LoadProblem) -> bool, &'a str);
+    let cases: Vec<Case> = vec![
         (dir.join("missing.wasm"), None, |p| matches!(p, LoadProblem::Read(_)), "cannot be read"),
         (text.clone(), None, |p| *p == LoadProblem::NotWasm, "not a WebAssembly file"),
         (core.clone(), None, |p| *p == LoadProblem::CoreModule, "core WebAssembly module"),
@@ -414,4 +415,141 @@ fn fuel_budget_stops_a_busy_consumer() {
         runtime().block_on(consumer.invoke(&target(&[], limits, Grants::default()), delivery(&order_event())));
     assert_eq!(outcome.kind, OutcomeKind::Timeout, "{outcome:?}");
     assert!(outcome.message.contains("fuel"), "{outcome:?}");
+}
+
+mod cli {
+    //! `switchyard invoke`, run as a real process: the command-line contract.
+
+    use std::io::Write;
+    use std::process::{Command, Output, Stdio};
+
+    use serde_json::Value;
+    use switchyard_tests::http_stub::HttpStub;
+    use switchyard_tests::switchyard_bin;
+
+    use super::{order_event, wasm};
+
+    fn invoke(args: &[&str], stdin: &[u8]) -> Output {
+        let mut child = Command::new(switchyard_bin())
+            .arg("invoke")
+            .args(args)
+            .arg("--no-cache")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("switchyard starts");
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// The one JSON line of a produced outcome (exit code 0).
+    fn line(output: &Output) -> Value {
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        let text = String::from_utf8(output.stdout.clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let line: Value = serde_json::from_str(&text).unwrap();
+        for key in ["outcome", "message", "emitted", "logs", "duration_us"] {
+            assert!(line.get(key).is_some(), "{key} missing from {line}");
+        }
+        line
+    }
+
+    fn module(name: &str) -> String {
+        wasm(name).display().to_string()
+    }
+
+    #[test]
+    fn outcomes_are_one_json_line_with_exit_code_zero() {
+        let event = serde_json::to_vec(&order_event()).unwrap();
+        let dir = std::env::temp_dir().join(format!("switchyard-invoke-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let event_file = dir.join("event.json");
+        std::fs::write(&event_file, &event).unwrap();
+        let event_path = event_file.display().to_string();
+
+        let echo =
+            line(&invoke(&["--module", &module("c_echo"), "--event", &event_path, "--config", "greeting=hi"], b""));
+        assert_eq!(echo["outcome"], "ok");
+        assert_eq!(echo["emitted"][0]["detail"]["config"]["greeting"], "hi");
+        assert_eq!(echo["emitted"][0]["detail"]["payload"], order_event());
+        assert_eq!(echo["logs"][2]["level"], "info");
+        assert!(echo["duration_us"].as_u64().unwrap() > 0);
+
+        // The payload from stdin; the event's id becomes the delivery's event id.
+        let stdin = line(&invoke(&["--module", &module("c_echo")], &event));
+        assert_eq!(stdin["emitted"][0]["detail"]["metadata"]["event_id"], order_event()["id"]);
+
+        let cases: &[(&str, &[&str], &str)] = &[
+            ("c_trap", &[], "trap"),
+            ("c_retryable", &[], "retryable"),
+            ("c_permanent", &[], "permanent"),
+            ("c_loop", &["--timeout-ms", "50"], "timeout"),
+            ("c_alloc", &["--memory-mb", "16"], "out_of_memory"),
+            ("c_recurse", &[], "stack_overflow"),
+            ("c_loop", &["--fuel", "100000"], "timeout"),
+        ];
+        for (name, extra, expected) in cases {
+            let mut args = vec!["--module".to_string(), module(name), "--event".into(), event_path.clone()];
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let result = line(&invoke(&args, b""));
+            assert_eq!(result["outcome"], *expected, "{name}: {result}");
+            assert!(!result["message"].as_str().unwrap().is_empty(), "{name}: {result}");
+        }
+
+        // A key-value file carries the store from one run to the next.
+        let kv_file = dir.join("kv.json");
+        let kv_path = kv_file.display().to_string();
+        for expected in [1, 2] {
+            let args = [
+                "--module",
+                &module("c_echo"),
+                "--event",
+                &event_path,
+                "--config",
+                "kv=1",
+                "--kv-file",
+                &kv_path,
+                "--target",
+                "echo",
+            ];
+            let result = line(&invoke(&args, b""));
+            assert_eq!(result["emitted"][0]["detail"]["count"], expected, "{result}");
+        }
+        let saved: Value = serde_json::from_slice(&std::fs::read(&kv_file).unwrap()).unwrap();
+        assert_eq!(saved["echo"]["count"], "2");
+
+        // HTTP only to hosts given with --allow-http.
+        let server = HttpStub::start(200);
+        let url = format!("url={}", server.url("/"));
+        let denied = line(&invoke(&["--module", &module("c_http"), "--config", &url], b"{}"));
+        assert_eq!(denied["outcome"], "permanent", "{denied}");
+        let allowed = line(&invoke(
+            &["--module", &module("c_http"), "--config", &url, "--allow-http", &server.authority()],
+            b"{}",
+        ));
+        assert_eq!(allowed["outcome"], "ok", "{allowed}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_module_that_cannot_load_is_a_non_zero_exit_naming_the_file() {
+        let cases: Vec<(Vec<String>, &str)> = vec![
+            (vec!["--module".into(), "/nonexistent/x.wasm".into()], "/nonexistent/x.wasm: cannot be read"),
+            (vec!["--module".into(), module("c-command")], "does not export switchyard:consumer/handler@0.1.0"),
+            (vec!["--module".into(), module("c_wrong_version")], "switchyard:consumer/handler@0.2.0"),
+            (vec!["--module".into(), module("c_ok"), "--sha256".into(), "0".repeat(64)], "sha256 mismatch"),
+            (vec!["--module".into(), module("c_ok"), "--config".into(), "novalue".into()], "expected KEY=VALUE"),
+            (vec!["--module".into(), module("c_ok"), "--allow-http".into(), "http://x/".into()], "not a URL"),
+        ];
+        for (args, expected) in cases {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let output = invoke(&args, b"{}");
+            assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+            assert!(output.stdout.is_empty(), "{args:?}");
+            let stderr = String::from_utf8(output.stderr).unwrap();
+            assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        }
+    }
 }

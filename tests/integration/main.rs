@@ -4,6 +4,7 @@ mod cli;
 mod conformance;
 mod docs;
 mod engine;
+mod examples;
 mod invoke;
 mod properties;
 mod transform;

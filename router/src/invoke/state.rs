@@ -285,7 +285,7 @@ fn truncate(mut text: String, max: usize) -> String {
             end -= 1;
         }
         text.truncate(end);
-        text.push_str("…");
+        text.push('…');
     }
     text
 }

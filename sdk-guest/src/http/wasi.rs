@@ -79,7 +79,11 @@ fn options(timeout: Duration) -> Result<RequestOptions, HttpError> {
 /// Writes `bytes` in the chunks the stream accepts, then finishes the body; an empty body is
 /// finished without opening its stream. When the host stops taking the body, either the server
 /// answered early (that answer is returned) or the request failed and the response future says why.
-fn write_body(body: OutgoingBody, bytes: &[u8], future: &FutureIncomingResponse) -> Result<Option<IncomingResponse>, HttpError> {
+fn write_body(
+    body: OutgoingBody,
+    bytes: &[u8],
+    future: &FutureIncomingResponse,
+) -> Result<Option<IncomingResponse>, HttpError> {
     if !bytes.is_empty() {
         let stream = body.write().map_err(|()| HttpError::Invalid("the request body was already taken".into()))?;
         let written = write_all(&stream, bytes);
