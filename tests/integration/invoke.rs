@@ -553,3 +553,16 @@ mod cli {
         }
     }
 }
+
+#[test]
+fn a_target_cannot_have_more_memory_than_the_host_allows() {
+    let config =
+        HostConfig { max_memory_bytes: 16 << 20, max_concurrency: 2, cache_dir: None, ..HostConfig::default() };
+    let host = Host::new(config).unwrap();
+    let consumer = host.load(&wasm("c_alloc"), None).unwrap();
+    let limits = Limits { memory_bytes: 1 << 30, ..Limits::default() };
+    let outcome =
+        runtime().block_on(consumer.invoke(&target(&[], limits, Grants::default()), delivery(&order_event())));
+    assert_eq!(outcome.kind, OutcomeKind::OutOfMemory, "{outcome:?}");
+    assert!(outcome.message.contains("over its limit of 16 MiB"), "{outcome:?}");
+}

@@ -185,7 +185,9 @@ impl Consumer {
         let deadline_unix_ms = (SystemTime::now() + target.limits.timeout)
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let mut store = Store::new(&host.engine, State::new(target.clone(), &delivery, deadline));
+        // A target may not have more memory than the host's pool slots hold.
+        let memory_cap = target.limits.memory_bytes.min(host.config.max_memory_bytes);
+        let mut store = Store::new(&host.engine, State::new(target.clone(), &delivery, deadline, memory_cap));
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(1);
         // The wall-clock check: the ticker only says that time passed, the clock says how much.

@@ -193,7 +193,8 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new(target: Arc<TargetSpec>, delivery: &Delivery, deadline: Instant) -> State {
+    /// `memory_cap` is the target's limit, already bounded by what the host's allocator allows.
+    pub(crate) fn new(target: Arc<TargetSpec>, delivery: &Delivery, deadline: Instant, memory_cap: usize) -> State {
         let stdout = Capture::new(target.limits.output_bytes);
         let stderr = Capture::new(target.limits.output_bytes);
         // No preopened directories, no environment, no arguments, stdin closed; TCP and UDP are
@@ -211,7 +212,7 @@ impl State {
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
             hooks,
-            limiter: Limiter { memory_cap: target.limits.memory_bytes, refused_memory: None },
+            limiter: Limiter { memory_cap, refused_memory: None },
             rule: delivery.rule.clone(),
             target_name: delivery.target.clone(),
             event_id: delivery.event_id.clone(),
