@@ -6,5 +6,7 @@
 
 pub mod cli;
 pub mod clock;
+pub mod delivery;
 pub mod invoke;
+pub mod pipeline;
 pub mod transform;

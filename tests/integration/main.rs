@@ -6,5 +6,6 @@ mod docs;
 mod engine;
 mod examples;
 mod invoke;
+mod pipeline;
 mod properties;
 mod transform;

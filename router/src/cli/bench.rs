@@ -1,5 +1,6 @@
-//! `switchyard bench match` (the CityLots benchmark of the pattern engine) and `switchyard bench
-//! scale` (10 rules against 10,000).
+//! `switchyard bench match` (the CityLots benchmark of the pattern engine), `switchyard bench
+//! scale` (10 rules against 10,000) and `switchyard bench store` (durable appends to the embedded
+//! delivery store beside the disk's fsync floor).
 //!
 //! For each category of the rules file, every rule is added to one matcher and every event is matched
 //! on one thread; the count of events per rule must equal the file's expected counts. It prints, per
@@ -62,6 +63,28 @@ pub(crate) enum BenchCommand {
         #[arg(long, value_delimiter = ',', default_values_t = [10usize, 10_000])]
         sizes: Vec<usize>,
     },
+    /// Durable appends to the embedded delivery store: throughput with many appends in flight,
+    /// accept-to-durable latency at half that rate, and the disk's floor (append + fdatasync of a
+    /// plain file) with the same batch sizes, all in one directory on one disk.
+    ///
+    /// Output: a Markdown table, one figure per row, ready for docs/benchmarks.md.
+    Store(StoreArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct StoreArgs {
+    /// Work in a new directory inside DIR, removed at the end (default: the system's temp dir).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Appends in the throughput run, one delivery each.
+    #[arg(long, default_value_t = 200_000)]
+    events: usize,
+    /// Size of each delivery's event.
+    #[arg(long, default_value_t = 1024)]
+    event_bytes: usize,
+    /// Appends in flight in the throughput run (one tokio task each).
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +138,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Match { rules, events, category, runs } => bench_match(&rules, &events, &category, runs),
         BenchCommand::Scale { events, runs, sizes } => bench_scale(&events, runs, &sizes),
+        BenchCommand::Store(args) => store::bench_store(&args),
     }
 }
 
@@ -419,4 +443,194 @@ mod peers {
 fn median_of(mut figures: Vec<f64>) -> f64 {
     figures.sort_by(f64::total_cmp);
     figures[figures.len() / 2]
+}
+
+mod store {
+    //! `switchyard bench store`: the embedded delivery store's durable appends beside the disk.
+
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+    use std::process::ExitCode;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use anyhow::{Context, bail};
+
+    use super::StoreArgs;
+    use crate::delivery::embedded::EmbeddedStore;
+    use crate::delivery::store::{DeliveryStore, NewDelivery};
+
+    /// How long the paced run offers load.
+    const PACED_SECONDS: f64 = 3.0;
+    /// How long each floor measurement writes.
+    const FLOOR_SECONDS: f64 = 2.0;
+
+    /// The work directory, removed when dropped.
+    struct WorkDir(PathBuf);
+
+    impl Drop for WorkDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A delivery whose event (JSON when there is room for it) is `bytes` long.
+    fn delivery(event_id: usize, bytes: usize) -> NewDelivery {
+        let (head, tail) = (r#"{"source":"bench","detail-type":"bench","detail":{"pad":""#, r#""}}"#);
+        let event = if bytes >= head.len() + tail.len() {
+            format!("{head}{}{tail}", "x".repeat(bytes - head.len() - tail.len())).into_bytes()
+        } else {
+            vec![b'x'; bytes]
+        };
+        NewDelivery {
+            event_id: event_id.to_string(),
+            event,
+            rule: "bench-rule".into(),
+            target: "bench-target".into(),
+            ingested_at_ms: crate::clock::now_ms(),
+            hop: 0,
+            causation: None,
+        }
+    }
+
+    pub(super) fn bench_store(args: &StoreArgs) -> anyhow::Result<ExitCode> {
+        if args.events == 0 || args.concurrency == 0 {
+            bail!("--events and --concurrency must be at least 1");
+        }
+        let parent = args.data_dir.clone().unwrap_or_else(std::env::temp_dir);
+        let work = WorkDir(parent.join(format!("switchyard-bench-store-{}", std::process::id())));
+        let store = Arc::new(EmbeddedStore::open(&work.0.join("store"))?);
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+        println!(
+            "# switchyard bench store: {} appends of one {}-byte event, {} in flight, in {}",
+            args.events,
+            args.event_bytes,
+            args.concurrency,
+            work.0.display()
+        );
+
+        // 1. Throughput: `concurrency` tasks, each awaiting its append before the next.
+        let template = Arc::new(delivery(0, args.event_bytes));
+        let commits_before = store.commits();
+        let started = Instant::now();
+        runtime.block_on(async {
+            let next = Arc::new(AtomicUsize::new(0));
+            let tasks: Vec<_> = (0..args.concurrency)
+                .map(|_| {
+                    let (store, next, template, events) = (store.clone(), next.clone(), template.clone(), args.events);
+                    tokio::spawn(async move {
+                        while next.fetch_add(1, Ordering::Relaxed) < events {
+                            store.append(vec![NewDelivery::clone(&template)]).await?;
+                        }
+                        anyhow::Ok(())
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.context("an append task")??;
+            }
+            anyhow::Ok(())
+        })?;
+        let seconds = started.elapsed().as_secs_f64();
+        let commits = store.commits() - commits_before;
+        let rate = args.events as f64 / seconds;
+        let mean_batch = args.events as f64 / commits.max(1) as f64;
+
+        // 2. Latency, open loop at half that rate: appends are issued on schedule whether or not
+        // earlier ones have finished; each is timed from its issue to its durable answer.
+        let paced_rate = rate / 2.0;
+        let paced_count = ((paced_rate * PACED_SECONDS) as usize).max(100);
+        let commits_before = store.commits();
+        let started = Instant::now();
+        let mut latencies = runtime.block_on(async {
+            let interval = Duration::from_secs_f64(1.0 / paced_rate);
+            let mut tasks = Vec::with_capacity(paced_count);
+            for n in 0..paced_count {
+                let at = started + interval.mul_f64(n as f64);
+                if at > Instant::now() {
+                    tokio::time::sleep_until(at.into()).await;
+                }
+                let (store, delivery) = (store.clone(), NewDelivery::clone(&template));
+                let issued = Instant::now();
+                tasks.push(tokio::spawn(async move { store.append(vec![delivery]).await.map(|_| issued.elapsed()) }));
+            }
+            let mut latencies = Vec::with_capacity(paced_count);
+            for task in tasks {
+                latencies.push(task.await.context("an append task")??);
+            }
+            anyhow::Ok(latencies)
+        })?;
+        let paced_seconds = started.elapsed().as_secs_f64();
+        let paced_commits = store.commits() - commits_before;
+        latencies.sort_unstable();
+        let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3;
+        let (p50, p99, max) = (percentile(0.5), percentile(0.99), percentile(1.0));
+
+        let recorded = store.stats()?.pending;
+        let expected = (args.events + paced_count) as u64;
+        store.close();
+        drop(store);
+
+        // 3. The floor: append + fdatasync of a plain file in the same place, with the batches the
+        // store formed, then with one event per write.
+        let batch = (mean_batch.round() as usize).max(1);
+        let floor_path = work.0.join("floor.dat");
+        let floor_writes = fsync_floor(&floor_path, batch * args.event_bytes)?;
+        let single_writes = fsync_floor(&floor_path, args.event_bytes)?;
+
+        let kb = |bytes: usize| format!("{:.0} KB", bytes as f64 / 1024.0);
+        let rows = [
+            ("durable appends, events/s", thousands(rate)),
+            ("commits", thousands(commits as f64)),
+            ("mean batch, events per commit", format!("{mean_batch:.1}")),
+            ("half-rate run, events/s offered", thousands(paced_count as f64 / paced_seconds)),
+            ("half-rate run, mean batch", format!("{:.1}", paced_count as f64 / paced_commits.max(1) as f64)),
+            ("accept-to-durable p50, ms", format!("{p50:.2}")),
+            ("accept-to-durable p99, ms", format!("{p99:.2}")),
+            ("accept-to-durable max, ms", format!("{max:.2}")),
+            (&*format!("floor: append + fdatasync of {}, writes/s", kb(batch * args.event_bytes)), thousands(floor_writes)),
+            ("floor: events/s in those writes", thousands(floor_writes * batch as f64)),
+            ("store / floor, events/s", format!("{:.2}", rate / (floor_writes * batch as f64))),
+            (&*format!("floor: append + fdatasync of {}, writes/s", kb(args.event_bytes)), thousands(single_writes)),
+            ("deliveries recorded", format!("{recorded} of {expected}")),
+        ];
+        println!("| figure | value |");
+        println!("|---|---:|");
+        for (figure, value) in rows {
+            println!("| {figure} | {value} |");
+        }
+        Ok(if recorded == expected { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    }
+
+    /// Appends `bytes` to a fresh file and fdatasyncs it, over and over for `FLOOR_SECONDS`;
+    /// returns the writes per second.
+    fn fsync_floor(path: &Path, bytes: usize) -> anyhow::Result<f64> {
+        let mut file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let buffer = vec![b'x'; bytes];
+        let started = Instant::now();
+        let mut writes = 0u64;
+        while started.elapsed().as_secs_f64() < FLOOR_SECONDS {
+            file.write_all(&buffer).with_context(|| format!("writing {}", path.display()))?;
+            file.sync_data().with_context(|| format!("syncing {}", path.display()))?;
+            writes += 1;
+        }
+        let rate = writes as f64 / started.elapsed().as_secs_f64();
+        drop(file);
+        std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
+        Ok(rate)
+    }
+
+    /// `1234567.8` as `1,234,568`.
+    fn thousands(value: f64) -> String {
+        let digits = format!("{:.0}", value.max(0.0));
+        let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+        for (idx, digit) in digits.chars().enumerate() {
+            if idx > 0 && (digits.len() - idx).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(digit);
+        }
+        out
+    }
 }

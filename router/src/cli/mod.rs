@@ -2,6 +2,7 @@
 //! owns its output format; this file only routes.
 
 mod bench;
+mod dlq;
 mod invoke;
 mod pattern;
 mod transform;
@@ -34,6 +35,9 @@ enum Command {
     /// Test what a target's Input, InputPath or InputTransformer delivers for an event, offline.
     #[command(subcommand)]
     Transform(transform::TransformCommand),
+    /// Inspect, redrive and purge dead letters in a data directory (the router must be stopped).
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
     /// Run one delivery through a consumer component and print its outcome as JSON.
     Invoke(invoke::InvokeArgs),
     /// Benchmarks that print their figures beside a peer or a floor measured in the same run.
@@ -48,6 +52,7 @@ pub fn main() -> ExitCode {
         Command::Pattern(command) => pattern::run(command),
         Command::Transform(command) => transform::run(command),
         Command::Invoke(args) => invoke::run(args),
+        Command::Dlq(command) => dlq::run(command),
         Command::Bench(command) => bench::run(command),
     };
     match result {

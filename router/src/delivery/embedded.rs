@@ -1,0 +1,946 @@
+//! The embedded delivery store: one redb file, written by one thread with group commit.
+//!
+//! # Files
+//!
+//! `<data_dir>/deliveries.redb`, a redb database with these tables (records are encoded as
+//! `embedded/codec.rs` describes):
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `deliveries` | delivery id `u64` | delivery record |
+//! | `due` | `(due_at_ms u64, delivery id u64)` | attempts so far `u32` |
+//! | `dead_letters` | dead-letter id `u64` | dead-letter record (holds the delivery as it failed) |
+//! | `dead_letters_by_rule` | `(rule &str, dead-letter id u64)` | `()` |
+//! | `meta` | name `&str` | `u64`: `format` (1), `next_delivery_id`, `next_dead_letter_id` |
+//!
+//! Ids come from the two counters of `meta`, written in the transaction that uses them, so they
+//! only grow, across restarts too. Dead-letter ids follow the order letters were made, so id order
+//! is "oldest first".
+//!
+//! # Writing
+//!
+//! A dedicated thread owns every write. Callers send it requests with a oneshot channel for the
+//! answer; it takes everything queued, applies it in one write transaction committed with
+//! `Durability::Immediate` (one fsync), then answers every request of the batch. A request that
+//! cannot apply (unknown id, corrupt record) gets its own error and changes nothing; a commit that
+//! fails answers the whole batch `Unavailable` and applies nothing of it. After an I/O error redb
+//! refuses further work until the database is reopened, so the writer reopens it (at its next
+//! batch, or within a second) and reloads the in-memory state from what is on disk. An fsync that
+//! failed may still have left its commit on disk; the reload then shows it, so an append answered
+//! `Unavailable` may be delivered anyway: at least once, as everywhere.
+//!
+//! # Reading
+//!
+//! The queue of due deliveries is mirrored in memory (a `BTreeSet` of `(due_at_ms, id)`, loaded
+//! from `due` at open and updated by the writer after each commit), with the set of leased ids
+//! beside it, so `take_due` and `next_due_ms` need no index scan and never walk past leased
+//! entries. `take_due` then reads the records in a redb read transaction, as do the dead-letter
+//! queries. Leases live only in memory: after a restart every unfinished delivery is due again.
+
+mod codec;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use redb::{
+    Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, StorageError,
+    TableDefinition, WriteTransaction,
+};
+use tokio::sync::oneshot;
+
+use super::store::{
+    DeadLetter, DeadLetterInfo, Delivery, DeliveryStore, DlqFilter, FailedAttempt, NewDelivery, StoreError,
+    StoreFuture, StoreStats,
+};
+
+const DELIVERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("deliveries");
+const DUE: TableDefinition<(u64, u64), u32> = TableDefinition::new("due");
+const DEAD_LETTERS: TableDefinition<u64, &[u8]> = TableDefinition::new("dead_letters");
+const DEAD_LETTERS_BY_RULE: TableDefinition<(&str, u64), ()> = TableDefinition::new("dead_letters_by_rule");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+const FORMAT_KEY: &str = "format";
+const FORMAT: u64 = 1;
+const NEXT_DELIVERY_ID: &str = "next_delivery_id";
+const NEXT_DEAD_LETTER_ID: &str = "next_dead_letter_id";
+
+/// The database file inside the data directory.
+pub const FILE_NAME: &str = "deliveries.redb";
+
+/// At most this many requests share a transaction; more wait for the next one.
+const MAX_BATCH: usize = 16_384;
+/// redb's page cache. Deliveries are written once and read about once, so a big cache buys little.
+const CACHE_BYTES: usize = 256 << 20;
+/// How often the writer tries to reopen a database that failed, when no request makes it try.
+const RECOVERY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Opens (or creates) the database file; tests substitute a backend that fails on demand.
+type Opener = Box<dyn Fn(&Path) -> Result<Database, StoreError> + Send>;
+
+/// The embedded delivery store. See the module documentation.
+pub struct EmbeddedStore {
+    shared: Arc<Shared>,
+    requests: mpsc::Sender<Request>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("path", &self.shared.path)
+            .field("commits", &self.commits())
+            .field("closed", &self.shared.closed.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// What the writer thread and the callers share.
+struct Shared {
+    path: PathBuf,
+    /// `None` once closed, or while the writer reopens the file after an I/O error.
+    db: RwLock<Option<Database>>,
+    queue: Mutex<Queue>,
+    closed: AtomicBool,
+    /// Set by whoever meets an I/O error: the writer reopens the database.
+    needs_reopen: AtomicBool,
+    commits: AtomicU64,
+}
+
+/// The in-memory view of the queue; the writer changes it only after a commit.
+#[derive(Debug, Default)]
+struct Queue {
+    /// Deliveries not leased, by due time.
+    due: BTreeSet<(u64, u64)>,
+    leased: HashSet<u64>,
+    pending: u64,
+    retrying: u64,
+    dead_letters: BTreeMap<String, u64>,
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Turns a redb error into the store's, noting I/O errors for the writer to recover from.
+    fn error(&self, error: impl Into<redb::Error>) -> StoreError {
+        let error = error.into();
+        if is_io(&error) {
+            self.needs_reopen.store(true, Ordering::Release);
+        }
+        store_error(&self.path, error)
+    }
+
+    fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        match db.as_ref() {
+            Some(db) => db.begin_read().map_err(|error| self.error(error)),
+            None if self.closed.load(Ordering::Acquire) => Err(StoreError::Closed),
+            None => Err(StoreError::Unavailable(format!(
+                "{} failed and is being reopened",
+                self.path.display()
+            ))),
+        }
+    }
+
+    /// Publishes what a committed batch changed.
+    fn publish(&self, delta: Delta) {
+        let mut queue = self.queue();
+        for id in &delta.released {
+            queue.leased.remove(id);
+        }
+        queue.due.extend(delta.due);
+        queue.pending = queue.pending.saturating_add_signed(delta.pending);
+        queue.retrying = queue.retrying.saturating_add_signed(delta.retrying);
+        for (rule, change) in delta.dead_letters {
+            let count = queue.dead_letters.entry(rule).or_insert(0);
+            *count = count.saturating_add_signed(change);
+            if *count == 0 {
+                queue.dead_letters.retain(|_, count| *count > 0);
+            }
+        }
+    }
+}
+
+fn is_io(error: &redb::Error) -> bool {
+    matches!(error, redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::Backend(_) | redb::Error::DatabaseClosed)
+}
+
+fn store_error(path: &Path, error: redb::Error) -> StoreError {
+    match error {
+        redb::Error::Corrupted(reason) => StoreError::Corrupt(format!("{}: {reason}", path.display())),
+        redb::Error::UpgradeRequired(version) => StoreError::Corrupt(format!(
+            "{} is in redb file format {version}, which this build does not read",
+            path.display()
+        )),
+        redb::Error::DatabaseAlreadyOpen => {
+            StoreError::Unavailable(format!("{} is already open in another process", path.display()))
+        }
+        other => StoreError::Unavailable(format!("{}: {other}", path.display())),
+    }
+}
+
+fn corrupt(what: &str, id: u64, reason: codec::CodecError) -> StoreError {
+    StoreError::Corrupt(format!("{what} {id}: {reason}"))
+}
+
+/// The production opener: the file as is, created if missing. redb trusts a file it did not write
+/// last and may panic on damage it meets later, so every page's checksum is verified at open (a
+/// read of the whole file: a second or so per GB).
+fn open_file(path: &Path) -> Result<Database, StoreError> {
+    redb::Builder::new()
+        .set_cache_size(CACHE_BYTES)
+        .set_check_integrity_on_open(true)
+        .create(path)
+        .map_err(|error| open_error(path, error))
+}
+
+fn open_error(path: &Path, error: DatabaseError) -> StoreError {
+    match error {
+        DatabaseError::Storage(StorageError::Io(error)) => {
+            StoreError::Unavailable(format!("cannot open {}: {error}", path.display()))
+        }
+        other => store_error(path, other.into()),
+    }
+}
+
+/// Where the id counters stand.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Ids {
+    next_delivery: u64,
+    next_dead_letter: u64,
+}
+
+/// Creates the tables of a new file and checks the format of an old one.
+fn init(db: &Database, path: &Path) -> Result<(), StoreError> {
+    let error = |error: redb::Error| store_error(path, error);
+    let txn = db.begin_write().map_err(|e| error(e.into()))?;
+    {
+        txn.open_table(DELIVERIES).map_err(|e| error(e.into()))?;
+        txn.open_table(DUE).map_err(|e| error(e.into()))?;
+        txn.open_table(DEAD_LETTERS).map_err(|e| error(e.into()))?;
+        txn.open_table(DEAD_LETTERS_BY_RULE).map_err(|e| error(e.into()))?;
+        let mut meta = txn.open_table(META).map_err(|e| error(e.into()))?;
+        let format = meta.get(FORMAT_KEY).map_err(|e| error(e.into()))?.map(|format| format.value());
+        match format {
+            Some(FORMAT) => {}
+            Some(other) => {
+                return Err(StoreError::Corrupt(format!(
+                    "{} is in store format {other}; this build reads format {FORMAT}",
+                    path.display()
+                )));
+            }
+            None => {
+                meta.insert(FORMAT_KEY, FORMAT).map_err(|e| error(e.into()))?;
+            }
+        }
+    }
+    txn.commit().map_err(|e| error(e.into()))
+}
+
+/// Rebuilds the in-memory queue from the file. Leases held now are kept for the deliveries that
+/// still exist; the id counters only move forward.
+fn load(db: &Database, queue: &mut Queue, ids: &mut Ids) -> Result<(), redb::Error> {
+    let txn = db.begin_read()?;
+    let deliveries = txn.open_table(DELIVERIES)?;
+    let due_table = txn.open_table(DUE)?;
+    let mut due = BTreeSet::new();
+    let mut retrying = 0;
+    for entry in due_table.iter()? {
+        let (key, attempts) = entry?;
+        let (due_at_ms, id) = key.value();
+        retrying += u64::from(attempts.value() > 0);
+        if !queue.leased.contains(&id) {
+            due.insert((due_at_ms, id));
+        }
+    }
+    let mut leased = HashSet::new();
+    for &id in &queue.leased {
+        if deliveries.get(id)?.is_some() {
+            leased.insert(id);
+        }
+    }
+    let mut dead_letters = BTreeMap::new();
+    for entry in txn.open_table(DEAD_LETTERS_BY_RULE)?.iter()? {
+        let (key, _) = entry?;
+        *dead_letters.entry(key.value().0.to_string()).or_insert(0) += 1;
+    }
+    let meta = txn.open_table(META)?;
+    let stored = |name: &str| -> Result<u64, redb::Error> { Ok(meta.get(name)?.map_or(1, |value| value.value())) };
+    ids.next_delivery = ids.next_delivery.max(stored(NEXT_DELIVERY_ID)?);
+    ids.next_dead_letter = ids.next_dead_letter.max(stored(NEXT_DEAD_LETTER_ID)?);
+    *queue = Queue { due, leased, pending: deliveries.len()?, retrying, dead_letters };
+    Ok(())
+}
+
+impl EmbeddedStore {
+    /// Opens the store in `data_dir` (created if missing): `<data_dir>/deliveries.redb`.
+    pub fn open(data_dir: &Path) -> Result<EmbeddedStore, StoreError> {
+        EmbeddedStore::open_with(data_dir, Box::new(open_file))
+    }
+
+    fn open_with(data_dir: &Path, opener: Opener) -> Result<EmbeddedStore, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|error| {
+            StoreError::Unavailable(format!("cannot create the data directory {}: {error}", data_dir.display()))
+        })?;
+        let path = data_dir.join(FILE_NAME);
+        let db = opener(&path)?;
+        init(&db, &path)?;
+        let mut queue = Queue::default();
+        let mut ids = Ids::default();
+        load(&db, &mut queue, &mut ids).map_err(|error| store_error(&path, error))?;
+        let shared = Arc::new(Shared {
+            path,
+            db: RwLock::new(Some(db)),
+            queue: Mutex::new(queue),
+            closed: AtomicBool::new(false),
+            needs_reopen: AtomicBool::new(false),
+            commits: AtomicU64::new(0),
+        });
+        let (requests, receiver) = mpsc::channel();
+        let writer = Writer { shared: shared.clone(), requests: receiver, opener, ids };
+        let handle = std::thread::Builder::new()
+            .name("delivery-store".into())
+            .spawn(move || writer.run())
+            .map_err(|error| StoreError::Unavailable(format!("cannot start the store's writer thread: {error}")))?;
+        Ok(EmbeddedStore { shared, requests, writer: Mutex::new(Some(handle)) })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// Write transactions committed since the store was opened.
+    pub fn commits(&self) -> u64 {
+        self.shared.commits.load(Ordering::Relaxed)
+    }
+
+    /// Finishes the queued work, stops the writer and closes the file. Later requests answer
+    /// `Closed`. Blocks for at most one batch; dropping the store does the same.
+    pub fn close(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+        // Fails only if the writer is gone already.
+        let _ = self.requests.send(Request::Shutdown);
+        let handle = self.writer.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(handle) = handle
+            && handle.join().is_err()
+        {
+            tracing::error!(path = %self.shared.path.display(), "the delivery store's writer thread panicked");
+        }
+    }
+
+    /// Sends one request to the writer and waits for its answer.
+    async fn call<T>(&self, request: impl FnOnce(Reply<T>) -> Op) -> Result<T, StoreError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let (sender, receiver) = oneshot::channel();
+        self.requests.send(Request::Op(request(Reply { sender, result: None }))).map_err(|_| StoreError::Closed)?;
+        // A request the writer dropped unanswered was refused at shutdown.
+        receiver.await.unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// Reads the records of freshly leased deliveries. On a corrupt record, the error and its id.
+    fn read_leased(&self, taken: &[(u64, u64)]) -> Result<Vec<Delivery>, (StoreError, Option<u64>)> {
+        let txn = self.shared.begin_read().map_err(|error| (error, None))?;
+        let table = txn.open_table(DELIVERIES).map_err(|error| (self.shared.error(error), None))?;
+        let mut deliveries = Vec::with_capacity(taken.len());
+        let mut missing = Vec::new();
+        for &(_, id) in taken {
+            let record = table.get(id).map_err(|error| (self.shared.error(error), None))?;
+            match record {
+                Some(record) => match codec::decode_delivery(id, record.value()) {
+                    Ok(delivery) => deliveries.push(delivery),
+                    Err(reason) => return Err((corrupt("delivery", id, reason), Some(id))),
+                },
+                None => missing.push(id),
+            }
+        }
+        if !missing.is_empty() {
+            // The mirror and the file disagree: believe the file.
+            tracing::warn!(?missing, "leased deliveries have no record; dropped from the queue");
+            let mut queue = self.shared.queue();
+            for id in missing {
+                queue.leased.remove(&id);
+            }
+        }
+        Ok(deliveries)
+    }
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl DeliveryStore for EmbeddedStore {
+    fn append(&self, deliveries: Vec<NewDelivery>) -> StoreFuture<'_, Vec<u64>> {
+        Box::pin(async move {
+            // Encoded here, on the caller's thread, to keep the writer's work to the inserts.
+            let records = deliveries
+                .iter()
+                .map(|new| Ok((new.ingested_at_ms, codec::encode_new(new, new.ingested_at_ms)?)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            drop(deliveries);
+            self.call(|reply| Op::Append { records, reply }).await
+        })
+    }
+
+    fn take_due(&self, now_ms: u64, max: usize) -> Result<Vec<Delivery>, StoreError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let mut taken = Vec::new();
+        {
+            let mut queue = self.shared.queue();
+            while taken.len() < max {
+                match queue.due.first() {
+                    Some(&(due_at_ms, id)) if due_at_ms <= now_ms => {
+                        queue.due.pop_first();
+                        queue.leased.insert(id);
+                        taken.push((due_at_ms, id));
+                    }
+                    _ => break,
+                }
+            }
+        }
+        if taken.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read_leased(&taken).map_err(|(error, quarantined)| {
+            // Hand the leases back, except a corrupt record's: it stays leased, out of the way, until
+            // a restart, so that it does not block the deliveries behind it.
+            if let Some(id) = quarantined {
+                tracing::error!(id, %error, "a delivery record cannot be read; it is held back until restart");
+            }
+            let mut queue = self.shared.queue();
+            for (due_at_ms, id) in taken {
+                if Some(id) != quarantined && queue.leased.remove(&id) {
+                    queue.due.insert((due_at_ms, id));
+                }
+            }
+            error
+        })
+    }
+
+    fn next_due_ms(&self) -> Option<u64> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.shared.queue().due.first().map(|&(due_at_ms, _)| due_at_ms)
+    }
+
+    fn complete(&self, id: u64) -> StoreFuture<'_, ()> {
+        Box::pin(self.call(move |reply| Op::Complete { id, reply }))
+    }
+
+    fn retry(&self, id: u64, due_at_ms: u64, attempt: FailedAttempt) -> StoreFuture<'_, ()> {
+        Box::pin(self.call(move |reply| Op::Retry { id, due_at_ms, attempt, reply }))
+    }
+
+    fn dead_letter(&self, id: u64, info: DeadLetterInfo, now_ms: u64) -> StoreFuture<'_, u64> {
+        Box::pin(self.call(move |reply| Op::DeadLetter { id, info, now_ms, reply }))
+    }
+
+    fn dlq_list(&self, filter: &DlqFilter) -> Result<Vec<DeadLetter>, StoreError> {
+        let txn = self.shared.begin_read()?;
+        let letters = txn.open_table(DEAD_LETTERS).map_err(|error| self.shared.error(error))?;
+        let by_rule = txn.open_table(DEAD_LETTERS_BY_RULE).map_err(|error| self.shared.error(error))?;
+        select(&letters, &by_rule, filter).map_err(|error| self.shared.error(error))?
+    }
+
+    fn dlq_get(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> {
+        let txn = self.shared.begin_read()?;
+        let letters = txn.open_table(DEAD_LETTERS).map_err(|error| self.shared.error(error))?;
+        let record = letters.get(id).map_err(|error| self.shared.error(error))?;
+        record
+            .map(|record| codec::decode_dead_letter(id, record.value()).map_err(|reason| corrupt("dead letter", id, reason)))
+            .transpose()
+    }
+
+    fn redrive(&self, filter: DlqFilter, now_ms: u64) -> StoreFuture<'_, usize> {
+        Box::pin(self.call(move |reply| Op::Redrive { filter, now_ms, reply }))
+    }
+
+    fn purge(&self, filter: DlqFilter) -> StoreFuture<'_, usize> {
+        Box::pin(self.call(move |reply| Op::Purge { filter, reply }))
+    }
+
+    fn stats(&self) -> Result<StoreStats, StoreError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let queue = self.shared.queue();
+        Ok(StoreStats {
+            pending: queue.pending,
+            retrying: queue.retrying,
+            dead_letters: queue.dead_letters.iter().map(|(rule, count)| (rule.clone(), *count)).collect(),
+        })
+    }
+}
+
+/// The dead letters that `filter` picks, oldest first, from a read or a write transaction's tables.
+/// The outer error is redb's; the inner one a record that cannot be decoded.
+fn select(
+    letters: &impl ReadableTable<u64, &'static [u8]>,
+    by_rule: &impl ReadableTable<(&'static str, u64), ()>,
+    filter: &DlqFilter,
+) -> Result<Result<Vec<DeadLetter>, StoreError>, redb::Error> {
+    let limit = filter.limit.unwrap_or(usize::MAX);
+    let mut chosen = Vec::new();
+    let consider = |id: u64, record: &[u8], chosen: &mut Vec<DeadLetter>| -> Result<(), StoreError> {
+        let letter = codec::decode_dead_letter(id, record).map_err(|reason| corrupt("dead letter", id, reason))?;
+        if filter.matches(&letter) {
+            chosen.push(letter);
+        }
+        Ok(())
+    };
+    if limit == 0 {
+        return Ok(Ok(chosen));
+    }
+    // The narrowest way in: the ids given, else the rule's index, else every letter.
+    if let Some(ids) = &filter.ids {
+        let mut ids = ids.clone();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            if let Some(record) = letters.get(id)?
+                && let Err(error) = consider(id, record.value(), &mut chosen)
+            {
+                return Ok(Err(error));
+            }
+            if chosen.len() >= limit {
+                break;
+            }
+        }
+    } else if let Some(rule) = &filter.rule {
+        for entry in by_rule.range((rule.as_str(), 0u64)..=(rule.as_str(), u64::MAX))? {
+            let id = entry?.0.value().1;
+            if let Some(record) = letters.get(id)?
+                && let Err(error) = consider(id, record.value(), &mut chosen)
+            {
+                return Ok(Err(error));
+            }
+            if chosen.len() >= limit {
+                break;
+            }
+        }
+    } else {
+        for entry in letters.iter()? {
+            let (id, record) = entry?;
+            if let Err(error) = consider(id.value(), record.value(), &mut chosen) {
+                return Ok(Err(error));
+            }
+            if chosen.len() >= limit {
+                break;
+            }
+        }
+    }
+    Ok(Ok(chosen))
+}
+
+enum Request {
+    Op(Op),
+    Shutdown,
+}
+
+/// A request and the channel for its answer.
+enum Op {
+    /// `(due_at_ms, record)` per delivery, encoded by the caller.
+    Append { records: Vec<(u64, Vec<u8>)>, reply: Reply<Vec<u64>> },
+    Complete { id: u64, reply: Reply<()> },
+    Retry { id: u64, due_at_ms: u64, attempt: FailedAttempt, reply: Reply<()> },
+    DeadLetter { id: u64, info: DeadLetterInfo, now_ms: u64, reply: Reply<u64> },
+    Redrive { filter: DlqFilter, now_ms: u64, reply: Reply<usize> },
+    Purge { filter: DlqFilter, reply: Reply<usize> },
+}
+
+impl Op {
+    /// Answers the request: its own result, or `failure` when the batch did not commit.
+    fn answer(self, failure: Option<&StoreError>) {
+        match self {
+            Op::Append { reply, .. } => reply.send(failure),
+            Op::Complete { reply, .. } | Op::Retry { reply, .. } => reply.send(failure),
+            Op::DeadLetter { reply, .. } => reply.send(failure),
+            Op::Redrive { reply, .. } | Op::Purge { reply, .. } => reply.send(failure),
+        }
+    }
+}
+
+/// The answer channel, and the answer once the request is applied (sent after the commit).
+struct Reply<T> {
+    sender: oneshot::Sender<Result<T, StoreError>>,
+    result: Option<Result<T, StoreError>>,
+}
+
+impl<T> Reply<T> {
+    fn send(self, failure: Option<&StoreError>) {
+        let result = match failure {
+            Some(error) => Err(error.clone()),
+            None => self.result.unwrap_or_else(|| Err(StoreError::Unavailable("the request was not applied".into()))),
+        };
+        // The caller may have stopped waiting; the change stands all the same.
+        let _ = self.sender.send(result);
+    }
+}
+
+/// What a batch changes in the in-memory queue, published after the commit.
+#[derive(Debug, Default)]
+struct Delta {
+    /// Deliveries that became due (appended, retried, redriven).
+    due: Vec<(u64, u64)>,
+    /// Leases that ended.
+    released: HashSet<u64>,
+    pending: i64,
+    retrying: i64,
+    dead_letters: HashMap<String, i64>,
+}
+
+/// The tables a batch writes.
+struct Tables<'txn> {
+    deliveries: redb::Table<'txn, u64, &'static [u8]>,
+    due: redb::Table<'txn, (u64, u64), u32>,
+    letters: redb::Table<'txn, u64, &'static [u8]>,
+    by_rule: redb::Table<'txn, (&'static str, u64), ()>,
+}
+
+/// An op's own outcome inside a batch (`Ok(Err(..))`) or a redb error that fails the whole batch.
+type Applied<T> = Result<Result<T, StoreError>, redb::Error>;
+
+/// The writer thread.
+struct Writer {
+    shared: Arc<Shared>,
+    requests: mpsc::Receiver<Request>,
+    opener: Opener,
+    ids: Ids,
+}
+
+impl Writer {
+    fn run(mut self) {
+        loop {
+            let first = match self.requests.recv_timeout(RECOVERY_INTERVAL) {
+                Ok(request) => request,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if self.shared.needs_reopen.load(Ordering::Acquire) {
+                        // Logged inside; the next batch or timeout tries again.
+                        let _ = self.reopen();
+                    }
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            let mut ops = Vec::new();
+            let mut shutdown = false;
+            let mut next = Some(first);
+            while let Some(request) = next.take() {
+                match request {
+                    Request::Op(op) => ops.push(op),
+                    Request::Shutdown => {
+                        shutdown = true;
+                        break;
+                    }
+                }
+                if ops.len() < MAX_BATCH {
+                    next = self.requests.try_recv().ok();
+                }
+            }
+            if !ops.is_empty() {
+                let failure = self.commit_batch(&mut ops).err();
+                for op in ops {
+                    op.answer(failure.as_ref());
+                }
+            }
+            if shutdown {
+                break;
+            }
+        }
+        // Whatever raced with the shutdown is refused; what comes later finds the channel closed.
+        while let Ok(request) = self.requests.try_recv() {
+            if let Request::Op(op) = request {
+                op.answer(Some(&StoreError::Closed));
+            }
+        }
+        let db = self.shared.db.write().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(db) = db
+            && let Err(error) = db.close()
+        {
+            tracing::warn!(path = %self.shared.path.display(), %error, "closing the delivery store");
+        }
+    }
+
+    /// Applies `ops` in one transaction and commits it. Each op's own result is left in its reply.
+    fn commit_batch(&mut self, ops: &mut [Op]) -> Result<(), StoreError> {
+        if self.shared.needs_reopen.load(Ordering::Acquire) {
+            self.reopen()?;
+        }
+        let mut txn = {
+            let db = self.shared.db.read().unwrap_or_else(PoisonError::into_inner);
+            let Some(db) = db.as_ref() else {
+                return Err(StoreError::Unavailable(format!("{} is not open", self.shared.path.display())));
+            };
+            db.begin_write().map_err(|error| self.fail(error.into()))?
+        };
+        let mut delta = Delta::default();
+        let mut ids = self.ids;
+        let applied = txn
+            .set_durability(Durability::Immediate)
+            .map_err(redb::Error::from)
+            .and_then(|()| self.apply(&txn, ops, &mut delta, &mut ids));
+        if let Err(error) = applied {
+            // Dropping the transaction would abort it too; an abort error adds nothing.
+            let _ = txn.abort();
+            return Err(self.fail(error));
+        }
+        txn.commit().map_err(|error| self.fail(error.into()))?;
+        self.ids = ids;
+        self.shared.commits.fetch_add(1, Ordering::Relaxed);
+        self.shared.publish(delta);
+        Ok(())
+    }
+
+    fn fail(&self, error: redb::Error) -> StoreError {
+        let error = self.shared.error(error);
+        tracing::error!(%error, "a delivery store commit failed; its requests are answered Unavailable");
+        error
+    }
+
+    /// Closes the failed database, opens it again and reloads the in-memory queue from it.
+    fn reopen(&mut self) -> Result<(), StoreError> {
+        let path = self.shared.path.clone();
+        let old = self.shared.db.write().unwrap_or_else(PoisonError::into_inner).take();
+        // The old handle's locks must go before the file can be opened again; its close reports
+        // the same I/O error again.
+        drop(old);
+        let reopened = (self.opener)(&path).and_then(|db| {
+            init(&db, &path)?;
+            let mut queue = self.shared.queue();
+            load(&db, &mut queue, &mut self.ids).map_err(|error| store_error(&path, error))?;
+            Ok(db)
+        });
+        match reopened {
+            Ok(db) => {
+                *self.shared.db.write().unwrap_or_else(PoisonError::into_inner) = Some(db);
+                self.shared.needs_reopen.store(false, Ordering::Release);
+                tracing::info!(path = %path.display(), "the delivery store reopened after an I/O error");
+                Ok(())
+            }
+            Err(error) => {
+                tracing::error!(%error, "the delivery store cannot reopen its file");
+                Err(error)
+            }
+        }
+    }
+
+    fn apply(&self, txn: &WriteTransaction, ops: &mut [Op], delta: &mut Delta, ids: &mut Ids) -> Result<(), redb::Error> {
+        let before = *ids;
+        let mut tables = Tables {
+            deliveries: txn.open_table(DELIVERIES)?,
+            due: txn.open_table(DUE)?,
+            letters: txn.open_table(DEAD_LETTERS)?,
+            by_rule: txn.open_table(DEAD_LETTERS_BY_RULE)?,
+        };
+        for op in ops.iter_mut() {
+            match op {
+                Op::Append { records, reply } => {
+                    let mut assigned = Vec::with_capacity(records.len());
+                    for (due_at_ms, record) in records.iter() {
+                        let id = ids.next_delivery;
+                        ids.next_delivery += 1;
+                        tables.deliveries.insert(id, record.as_slice())?;
+                        tables.due.insert((*due_at_ms, id), 0)?;
+                        delta.due.push((*due_at_ms, id));
+                        assigned.push(id);
+                    }
+                    delta.pending += assigned.len() as i64;
+                    reply.result = Some(Ok(assigned));
+                }
+                Op::Complete { id, reply } => reply.result = Some(self.complete(&mut tables, *id, delta)?),
+                Op::Retry { id, due_at_ms, attempt, reply } => {
+                    reply.result = Some(self.retry(&mut tables, *id, *due_at_ms, attempt, delta)?);
+                }
+                Op::DeadLetter { id, info, now_ms, reply } => {
+                    reply.result = Some(self.dead_letter(&mut tables, *id, info, *now_ms, delta, ids)?);
+                }
+                Op::Redrive { filter, now_ms, reply } => {
+                    reply.result = Some(redrive(&mut tables, filter, *now_ms, delta, ids)?);
+                }
+                Op::Purge { filter, reply } => reply.result = Some(purge(&mut tables, filter, delta)?),
+            }
+        }
+        if *ids != before {
+            let mut meta = txn.open_table(META)?;
+            meta.insert(NEXT_DELIVERY_ID, ids.next_delivery)?;
+            meta.insert(NEXT_DEAD_LETTER_ID, ids.next_dead_letter)?;
+        }
+        Ok(())
+    }
+
+    /// Whether `id` is leased and its lease not yet ended by an earlier request of this batch.
+    fn leased(&self, id: u64, delta: &Delta) -> bool {
+        !delta.released.contains(&id) && self.shared.queue().leased.contains(&id)
+    }
+
+    /// The leased delivery `id` as recorded; `NotFound` if it is not leased or not there.
+    fn leased_delivery(&self, tables: &Tables<'_>, id: u64, delta: &mut Delta) -> Applied<Delivery> {
+        if !self.leased(id, delta) {
+            return Ok(Err(StoreError::NotFound(id)));
+        }
+        let Some(record) = tables.deliveries.get(id)? else {
+            // Leased but gone (the file was reloaded): the lease ends with it.
+            delta.released.insert(id);
+            return Ok(Err(StoreError::NotFound(id)));
+        };
+        Ok(codec::decode_delivery(id, record.value()).map_err(|reason| corrupt("delivery", id, reason)))
+    }
+
+    fn complete(&self, tables: &mut Tables<'_>, id: u64, delta: &mut Delta) -> Applied<()> {
+        if !self.leased(id, delta) {
+            return Ok(Err(StoreError::NotFound(id)));
+        }
+        let header = match tables.deliveries.get(id)? {
+            None => {
+                delta.released.insert(id);
+                return Ok(Err(StoreError::NotFound(id)));
+            }
+            Some(record) => match codec::delivery_header(record.value()) {
+                Ok(header) => header,
+                Err(reason) => return Ok(Err(corrupt("delivery", id, reason))),
+            },
+        };
+        tables.deliveries.remove(id)?;
+        tables.due.remove((header.due_at_ms, id))?;
+        delta.released.insert(id);
+        delta.pending -= 1;
+        delta.retrying -= i64::from(header.attempts > 0);
+        Ok(Ok(()))
+    }
+
+    fn retry(
+        &self,
+        tables: &mut Tables<'_>,
+        id: u64,
+        due_at_ms: u64,
+        attempt: &FailedAttempt,
+        delta: &mut Delta,
+    ) -> Applied<()> {
+        let mut delivery = match self.leased_delivery(tables, id, delta)? {
+            Ok(delivery) => delivery,
+            Err(error) => return Ok(Err(error)),
+        };
+        let (old_due, was_retrying) = (delivery.due_at_ms, delivery.attempts > 0);
+        record_attempt(&mut delivery, attempt);
+        delivery.due_at_ms = due_at_ms;
+        let record = match codec::encode_delivery(&delivery) {
+            Ok(record) => record,
+            Err(error) => return Ok(Err(error)),
+        };
+        tables.deliveries.insert(id, record.as_slice())?;
+        tables.due.remove((old_due, id))?;
+        tables.due.insert((due_at_ms, id), delivery.attempts)?;
+        delta.released.insert(id);
+        delta.due.push((due_at_ms, id));
+        delta.retrying += i64::from(!was_retrying);
+        Ok(Ok(()))
+    }
+
+    fn dead_letter(
+        &self,
+        tables: &mut Tables<'_>,
+        id: u64,
+        info: &mut DeadLetterInfo,
+        now_ms: u64,
+        delta: &mut Delta,
+        ids: &mut Ids,
+    ) -> Applied<u64> {
+        let mut delivery = match self.leased_delivery(tables, id, delta)? {
+            Ok(delivery) => delivery,
+            Err(error) => return Ok(Err(error)),
+        };
+        let (old_due, was_retrying) = (delivery.due_at_ms, delivery.attempts > 0);
+        record_attempt(&mut delivery, &info.attempt);
+        let letter = DeadLetter {
+            id: ids.next_dead_letter,
+            delivery,
+            input: info.input.take(),
+            error: info.attempt.error.clone(),
+            exhausted: info.exhausted,
+            dead_lettered_at_ms: now_ms,
+        };
+        let record = match codec::encode_dead_letter(&letter) {
+            Ok(record) => record,
+            Err(error) => return Ok(Err(error)),
+        };
+        ids.next_dead_letter += 1;
+        let rule = letter.delivery.new.rule.as_str();
+        tables.deliveries.remove(id)?;
+        tables.due.remove((old_due, id))?;
+        tables.letters.insert(letter.id, record.as_slice())?;
+        tables.by_rule.insert((rule, letter.id), ())?;
+        delta.released.insert(id);
+        delta.pending -= 1;
+        delta.retrying -= i64::from(was_retrying);
+        *delta.dead_letters.entry(rule.to_string()).or_insert(0) += 1;
+        Ok(Ok(letter.id))
+    }
+}
+
+/// Counts a failed attempt into a delivery's record.
+fn record_attempt(delivery: &mut Delivery, attempt: &FailedAttempt) {
+    delivery.attempts = delivery.attempts.saturating_add(1);
+    delivery.first_attempt_at_ms.get_or_insert(attempt.at_ms);
+    delivery.last_attempt_at_ms = Some(attempt.at_ms);
+    delivery.last_error = Some(attempt.error.clone());
+}
+
+fn redrive(tables: &mut Tables<'_>, filter: &DlqFilter, now_ms: u64, delta: &mut Delta, ids: &mut Ids) -> Applied<usize> {
+    let letters = match select(&tables.letters, &tables.by_rule, filter)? {
+        Ok(letters) => letters,
+        Err(error) => return Ok(Err(error)),
+    };
+    // Encode everything first, so that a failure leaves the transaction untouched.
+    let mut records = Vec::with_capacity(letters.len());
+    for letter in &letters {
+        match codec::encode_new(&letter.delivery.new, now_ms) {
+            Ok(record) => records.push(record),
+            Err(error) => return Ok(Err(error)),
+        }
+    }
+    for (letter, record) in letters.iter().zip(records) {
+        let id = ids.next_delivery;
+        ids.next_delivery += 1;
+        let rule = letter.delivery.new.rule.as_str();
+        tables.letters.remove(letter.id)?;
+        tables.by_rule.remove((rule, letter.id))?;
+        tables.deliveries.insert(id, record.as_slice())?;
+        tables.due.insert((now_ms, id), 0)?;
+        delta.due.push((now_ms, id));
+        delta.pending += 1;
+        *delta.dead_letters.entry(rule.to_string()).or_insert(0) -= 1;
+    }
+    Ok(Ok(letters.len()))
+}
+
+fn purge(tables: &mut Tables<'_>, filter: &DlqFilter, delta: &mut Delta) -> Applied<usize> {
+    let letters = match select(&tables.letters, &tables.by_rule, filter)? {
+        Ok(letters) => letters,
+        Err(error) => return Ok(Err(error)),
+    };
+    for letter in &letters {
+        let rule = letter.delivery.new.rule.as_str();
+        tables.letters.remove(letter.id)?;
+        tables.by_rule.remove((rule, letter.id))?;
+        *delta.dead_letters.entry(rule.to_string()).or_insert(0) -= 1;
+    }
+    Ok(Ok(letters.len()))
+}

@@ -1,0 +1,494 @@
+//! The embedded store against the contract of `store.rs`, on real files in temporary directories.
+
+use std::future::Future;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use redb::backends::FileBackend;
+use redb::{BackendError, StorageBackend};
+
+use super::*;
+use crate::delivery::store::{AttemptError, Exhausted};
+
+/// A directory under the system's temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("switchyard-store-{name}-{}-{unique}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        TempDir(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime").block_on(future)
+}
+
+fn new_delivery(event_id: &str, rule: &str, target: &str, ingested_at_ms: u64) -> NewDelivery {
+    NewDelivery {
+        event_id: event_id.to_string(),
+        event: format!(r#"{{"id":"{event_id}","detail":{{}}}}"#).into_bytes(),
+        rule: rule.to_string(),
+        target: target.to_string(),
+        ingested_at_ms,
+        hop: 0,
+        causation: None,
+    }
+}
+
+fn failed(at_ms: u64, code: &str) -> FailedAttempt {
+    FailedAttempt { at_ms, error: AttemptError { code: code.to_string(), message: format!("{code} at {at_ms}") } }
+}
+
+fn ids_of(deliveries: &[Delivery]) -> Vec<u64> {
+    deliveries.iter().map(|delivery| delivery.id).collect()
+}
+
+/// Appends one delivery, leases it and dead-letters it; returns the dead letter's id.
+async fn make_dead_letter(store: &EmbeddedStore, new: NewDelivery, code: &str, at_ms: u64) -> u64 {
+    let due = new.ingested_at_ms;
+    let id = store.append(vec![new]).await.expect("append")[0];
+    let taken = store.take_due(due, usize::MAX).expect("take_due");
+    assert_eq!(ids_of(&taken), [id]);
+    let info = DeadLetterInfo { attempt: failed(at_ms, code), input: None, exhausted: None };
+    store.dead_letter(id, info, at_ms).await.expect("dead_letter")
+}
+
+#[test]
+fn take_due_leases_in_due_order_and_complete_removes() {
+    let dir = TempDir::new("order");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    block_on(async {
+        let ids = store
+            .append(vec![new_delivery("c", "r", "t", 300), new_delivery("a", "r", "t", 100), new_delivery("b", "r", "t", 200)])
+            .await
+            .expect("append");
+        assert_eq!(ids.len(), 3);
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "increasing ids: {ids:?}");
+        assert_eq!(store.next_due_ms(), Some(100));
+        assert_eq!(store.stats().expect("stats").pending, 3);
+
+        assert!(store.take_due(99, 10).expect("take_due").is_empty());
+        let first = store.take_due(150, 10).expect("take_due");
+        assert_eq!(ids_of(&first), [ids[1]]);
+        assert_eq!(first[0].new, new_delivery("a", "r", "t", 100));
+        assert_eq!((first[0].attempts, first[0].due_at_ms, first[0].last_error.clone()), (0, 100, None));
+        assert_eq!(store.next_due_ms(), Some(200));
+
+        let rest = store.take_due(1_000, 1).expect("take_due");
+        assert_eq!(ids_of(&rest), [ids[2]]);
+        let rest = store.take_due(1_000, 10).expect("take_due");
+        assert_eq!(ids_of(&rest), [ids[0]]);
+        assert!(store.take_due(u64::MAX, 10).expect("take_due").is_empty(), "leased ones are not handed out again");
+        assert_eq!(store.next_due_ms(), None);
+
+        store.complete(ids[1]).await.expect("complete");
+        assert_eq!(store.complete(ids[1]).await, Err(StoreError::NotFound(ids[1])));
+        assert_eq!(store.complete(999).await, Err(StoreError::NotFound(999)));
+        assert_eq!(store.stats().expect("stats").pending, 2);
+
+        // A delivery that is not leased cannot be completed.
+        let unleased = store.append(vec![new_delivery("d", "r", "t", 400)]).await.expect("append")[0];
+        assert_eq!(store.complete(unleased).await, Err(StoreError::NotFound(unleased)));
+        assert_eq!(store.append(Vec::new()).await, Ok(Vec::new()));
+    });
+}
+
+#[test]
+fn retry_makes_a_delivery_due_later_with_the_attempt_recorded() {
+    let dir = TempDir::new("retry");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    block_on(async {
+        let id = store.append(vec![new_delivery("a", "r", "t", 100)]).await.expect("append")[0];
+        assert_eq!(ids_of(&store.take_due(100, 10).expect("take_due")), [id]);
+        store.retry(id, 5_000, failed(200, "TIMEOUT")).await.expect("retry");
+        assert_eq!(store.retry(id, 5_000, failed(200, "TIMEOUT")).await, Err(StoreError::NotFound(id)));
+        assert_eq!(store.stats().expect("stats"), StoreStats { pending: 1, retrying: 1, dead_letters: Vec::new() });
+
+        assert_eq!(store.next_due_ms(), Some(5_000));
+        assert!(store.take_due(4_999, 10).expect("take_due").is_empty(), "not due before its time");
+        let again = store.take_due(5_000, 10).expect("take_due");
+        assert_eq!(ids_of(&again), [id]);
+        let delivery = &again[0];
+        assert_eq!(delivery.attempts, 1);
+        assert_eq!((delivery.first_attempt_at_ms, delivery.last_attempt_at_ms), (Some(200), Some(200)));
+        assert_eq!(delivery.due_at_ms, 5_000);
+        assert_eq!(delivery.last_error, Some(failed(200, "TIMEOUT").error));
+
+        store.retry(id, 9_000, failed(5_100, "THROTTLING")).await.expect("retry");
+        let again = store.take_due(9_000, 10).expect("take_due");
+        let delivery = &again[0];
+        assert_eq!(delivery.attempts, 2);
+        assert_eq!((delivery.first_attempt_at_ms, delivery.last_attempt_at_ms), (Some(200), Some(5_100)));
+        assert_eq!(delivery.last_error, Some(failed(5_100, "THROTTLING").error));
+        assert_eq!(store.stats().expect("stats").retrying, 1);
+
+        store.complete(id).await.expect("complete");
+        assert_eq!(store.stats().expect("stats"), StoreStats::default());
+    });
+}
+
+#[test]
+fn dead_letter_moves_the_delivery_with_every_field_and_redrive_brings_it_back() {
+    let dir = TempDir::new("dead-letter");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    block_on(async {
+        let mut new = new_delivery("a", "orders", "billing", 100);
+        new.hop = 2;
+        new.causation = Some("parent".into());
+        let id = store.append(vec![new.clone()]).await.expect("append")[0];
+        store.take_due(100, 10).expect("take_due");
+        store.retry(id, 1_000, failed(200, "TIMEOUT")).await.expect("retry");
+        store.take_due(1_000, 10).expect("take_due");
+        let info = DeadLetterInfo {
+            attempt: failed(1_100, "CONSUMER_RETRYABLE"),
+            input: Some(b"{\"transformed\":true}".to_vec()),
+            exhausted: Some(Exhausted::MaximumRetryAttempts),
+        };
+        let letter_id = store.dead_letter(id, info.clone(), 1_101).await.expect("dead_letter");
+        assert_eq!(store.dead_letter(id, info, 1_102).await, Err(StoreError::NotFound(id)));
+        assert_eq!(
+            store.stats().expect("stats"),
+            StoreStats { pending: 0, retrying: 0, dead_letters: vec![("orders".into(), 1)] }
+        );
+        assert!(store.take_due(u64::MAX, 10).expect("take_due").is_empty());
+
+        let letter = store.dlq_get(letter_id).expect("dlq_get").expect("the letter");
+        let expected = DeadLetter {
+            id: letter_id,
+            delivery: Delivery {
+                id,
+                new: new.clone(),
+                attempts: 2,
+                first_attempt_at_ms: Some(200),
+                last_attempt_at_ms: Some(1_100),
+                due_at_ms: 1_000,
+                last_error: Some(failed(1_100, "CONSUMER_RETRYABLE").error),
+            },
+            input: Some(b"{\"transformed\":true}".to_vec()),
+            error: failed(1_100, "CONSUMER_RETRYABLE").error,
+            exhausted: Some(Exhausted::MaximumRetryAttempts),
+            dead_lettered_at_ms: 1_101,
+        };
+        assert_eq!(letter, expected);
+        assert_eq!(store.dlq_get(letter_id + 100), Ok(None));
+
+        let filter = DlqFilter { rule: Some("orders".into()), ..DlqFilter::default() };
+        assert_eq!(store.redrive(filter.clone(), 5_000).await, Ok(1));
+        assert_eq!(store.dlq_get(letter_id), Ok(None));
+        assert_eq!(store.redrive(filter, 5_000).await, Ok(0), "redriving again moves nothing");
+        assert_eq!(
+            store.stats().expect("stats"),
+            StoreStats { pending: 1, retrying: 0, dead_letters: Vec::new() }
+        );
+        assert_eq!(store.next_due_ms(), Some(5_000));
+        let back = store.take_due(5_000, 10).expect("take_due");
+        assert_eq!(back.len(), 1);
+        let back = &back[0];
+        assert!(back.id > id, "a redriven delivery gets a new id");
+        assert_eq!(back.new, new);
+        assert_eq!((back.attempts, back.first_attempt_at_ms, back.last_attempt_at_ms), (0, None, None));
+        assert_eq!((back.due_at_ms, back.last_error.clone()), (5_000, None));
+    });
+}
+
+#[test]
+fn dead_letter_queries_filter_limit_and_purge() {
+    let dir = TempDir::new("dlq");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    block_on(async {
+        let a = make_dead_letter(&store, new_delivery("1", "orders", "billing", 10), "TIMEOUT", 1_000).await;
+        let b = make_dead_letter(&store, new_delivery("2", "orders", "audit", 20), "TRAP", 2_000).await;
+        let c = make_dead_letter(&store, new_delivery("3", "refunds", "billing", 30), "TIMEOUT", 3_000).await;
+        let d = make_dead_letter(&store, new_delivery("4", "orders", "billing", 40), "TRAP", 4_000).await;
+        assert!(a < b && b < c && c < d);
+
+        let list = |filter: DlqFilter| -> Vec<u64> {
+            store.dlq_list(&filter).expect("dlq_list").iter().map(|letter| letter.id).collect()
+        };
+        assert_eq!(list(DlqFilter::default()), [a, b, c, d], "oldest first");
+        assert_eq!(list(DlqFilter { rule: Some("orders".into()), ..DlqFilter::default() }), [a, b, d]);
+        assert_eq!(list(DlqFilter { rule: Some("nothing".into()), ..DlqFilter::default() }), Vec::<u64>::new());
+        assert_eq!(list(DlqFilter { target: Some("billing".into()), ..DlqFilter::default() }), [a, c, d]);
+        assert_eq!(list(DlqFilter { error_code: Some("TRAP".into()), ..DlqFilter::default() }), [b, d]);
+        assert_eq!(list(DlqFilter { since_ms: Some(2_000), until_ms: Some(4_000), ..DlqFilter::default() }), [b, c]);
+        assert_eq!(list(DlqFilter { limit: Some(2), ..DlqFilter::default() }), [a, b]);
+        assert_eq!(list(DlqFilter { limit: Some(0), ..DlqFilter::default() }), Vec::<u64>::new());
+        assert_eq!(list(DlqFilter { ids: Some(vec![d, a, 999]), ..DlqFilter::default() }), [a, d]);
+        let combined = DlqFilter {
+            rule: Some("orders".into()),
+            target: Some("billing".into()),
+            error_code: Some("TIMEOUT".into()),
+            ..DlqFilter::default()
+        };
+        assert_eq!(list(combined), [a]);
+        assert_eq!(list(DlqFilter { rule: Some("orders".into()), limit: Some(1), ..DlqFilter::default() }), [a]);
+
+        let trap_orders = DlqFilter { rule: Some("orders".into()), error_code: Some("TRAP".into()), ..DlqFilter::default() };
+        assert_eq!(store.purge(trap_orders.clone()).await, Ok(2));
+        assert_eq!(store.purge(trap_orders).await, Ok(0));
+        assert_eq!(list(DlqFilter::default()), [a, c]);
+        assert_eq!(store.stats().expect("stats").dead_letters, [("orders".into(), 1), ("refunds".into(), 1)]);
+        assert_eq!(store.purge(DlqFilter { limit: Some(1), ..DlqFilter::default() }).await, Ok(1));
+        assert_eq!(list(DlqFilter::default()), [c]);
+        assert_eq!(store.redrive(DlqFilter { ids: Some(vec![c]), ..DlqFilter::default() }, 50).await, Ok(1));
+        assert_eq!(store.stats().expect("stats"), StoreStats { pending: 1, retrying: 0, dead_letters: Vec::new() });
+    });
+}
+
+#[test]
+fn a_reopened_store_has_unfinished_deliveries_due_again_and_keeps_ids_increasing() {
+    let dir = TempDir::new("reopen");
+    let (ids, letter) = {
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        block_on(async {
+            let ids = store
+                .append((0..4).map(|n| new_delivery(&n.to_string(), "r", "t", 100 + n)).collect())
+                .await
+                .expect("append");
+            let taken = store.take_due(101, 10).expect("take_due");
+            assert_eq!(ids_of(&taken), ids[..2]);
+            store.complete(ids[0]).await.expect("complete");
+            // ids[1] stays leased; ids[2] and ids[3] were never taken.
+            store.take_due(102, 1).expect("take_due");
+            store.retry(ids[2], 7_000, failed(150, "TIMEOUT")).await.expect("retry");
+            let letter = make_dead_letter(&store, new_delivery("x", "r", "t", 50), "TRAP", 200).await;
+            (ids, letter)
+        })
+    };
+    let store = EmbeddedStore::open(dir.path()).expect("reopen");
+    assert_eq!(store.stats().expect("stats"), StoreStats { pending: 3, retrying: 1, dead_letters: vec![("r".into(), 1)] });
+    let due = store.take_due(10_000, 10).expect("take_due");
+    assert_eq!(ids_of(&due), [ids[1], ids[3], ids[2]], "every unfinished delivery, leased or not, by due time");
+    assert_eq!((due[2].attempts, due[2].due_at_ms), (1, 7_000));
+    assert_eq!(store.dlq_get(letter).expect("dlq_get").map(|letter| letter.error.code), Some("TRAP".into()));
+    block_on(async {
+        let next = store.append(vec![new_delivery("y", "r", "t", 20_000)]).await.expect("append")[0];
+        assert!(next > ids[3] + 1, "ids are not reused: {next} after {ids:?} and the dead-lettered one");
+        let next_letter = make_dead_letter(&store, new_delivery("z", "r", "t", 2), "TRAP", 300).await;
+        assert!(next_letter > letter);
+    });
+}
+
+#[test]
+fn concurrent_appends_share_commits() {
+    let dir = TempDir::new("group");
+    let store = Arc::new(EmbeddedStore::open(dir.path()).expect("open"));
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).build().expect("a runtime");
+    let mut ids = runtime.block_on(async {
+        let tasks: Vec<_> = (0..2_000)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move { store.append(vec![new_delivery(&n.to_string(), "r", "t", n)]).await })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for task in tasks {
+            ids.extend(task.await.expect("the task").expect("append"));
+        }
+        ids
+    });
+    let commits = store.commits();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 2_000);
+    assert_eq!(store.stats().expect("stats").pending, 2_000);
+    assert!(commits * 10 <= 2_000, "{commits} commits for 2000 appends");
+}
+
+#[test]
+fn an_unwritable_data_dir_is_unavailable_naming_the_path() {
+    let dir = TempDir::new("unwritable");
+    std::fs::create_dir_all(dir.path()).expect("the temp dir");
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"not a directory").expect("a file");
+    let data_dir = file.join("sub");
+    match EmbeddedStore::open(&data_dir) {
+        Err(StoreError::Unavailable(message)) => {
+            assert!(message.contains(&data_dir.display().to_string()), "{message}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    // A data directory whose database path is taken by a directory cannot be opened either.
+    let taken = dir.path().join("taken");
+    std::fs::create_dir_all(taken.join(FILE_NAME)).expect("a directory in the way");
+    assert!(matches!(EmbeddedStore::open(&taken), Err(StoreError::Unavailable(message)) if message.contains(FILE_NAME)));
+}
+
+#[test]
+fn a_file_of_another_kind_is_corrupt_or_unavailable() {
+    let dir = TempDir::new("garbage");
+    std::fs::create_dir_all(dir.path()).expect("the temp dir");
+    std::fs::write(dir.path().join(FILE_NAME), vec![0x5a; 64 << 10]).expect("garbage");
+    match EmbeddedStore::open(dir.path()) {
+        Err(StoreError::Corrupt(message) | StoreError::Unavailable(message)) => {
+            assert!(message.contains(FILE_NAME), "{message}");
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_damaged_file_is_corrupt() {
+    let dir = TempDir::new("damaged");
+    {
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        let deliveries = (0..200).map(|n| new_delivery(&format!("{n:01000}"), "r", "t", n)).collect();
+        block_on(store.append(deliveries)).expect("append");
+    }
+    let path = dir.path().join(FILE_NAME);
+    let mut bytes = std::fs::read(&path).expect("the file");
+    let middle = bytes.len() / 2 / 4096 * 4096;
+    bytes[middle..middle + 4096].fill(0xa5);
+    std::fs::write(&path, bytes).expect("damage");
+    match EmbeddedStore::open(dir.path()) {
+        Err(StoreError::Corrupt(message)) => assert!(message.contains(FILE_NAME), "{message}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_closed_store_answers_closed() {
+    let dir = TempDir::new("closed");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    block_on(async {
+        store.append(vec![new_delivery("a", "r", "t", 1)]).await.expect("append");
+        store.close();
+        assert_eq!(store.append(vec![new_delivery("b", "r", "t", 1)]).await, Err(StoreError::Closed));
+        assert_eq!(store.complete(1).await, Err(StoreError::Closed));
+        assert_eq!(store.take_due(10, 10), Err(StoreError::Closed));
+        assert_eq!(store.dlq_list(&DlqFilter::default()), Err(StoreError::Closed));
+        assert_eq!(store.stats(), Err(StoreError::Closed));
+        assert_eq!(store.next_due_ms(), None);
+    });
+    // The file was released: it opens again, with the append that completed before the close.
+    let store = EmbeddedStore::open(dir.path()).expect("reopen");
+    assert_eq!(store.stats().expect("stats").pending, 1);
+}
+
+/// A file backend that fails writes and syncs while `fail` is set, like a full disk.
+#[derive(Debug)]
+struct Faulty {
+    inner: FileBackend,
+    fail: Arc<AtomicBool>,
+}
+
+impl Faulty {
+    fn check(&self) -> Result<(), std::io::Error> {
+        if self.fail.load(Ordering::Acquire) { Err(std::io::Error::from_raw_os_error(28)) } else { Ok(()) }
+    }
+}
+
+impl StorageBackend for Faulty {
+    fn len(&self) -> Result<u64, std::io::Error> {
+        self.inner.len()
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+        self.inner.read(offset, out)
+    }
+
+    fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+        self.check()?;
+        self.inner.set_len(len)
+    }
+
+    fn sync_data(&self) -> Result<(), std::io::Error> {
+        self.check()?;
+        self.inner.sync_data()
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+        self.check()?;
+        self.inner.write(offset, data)
+    }
+
+    fn close(&self) -> Result<(), std::io::Error> {
+        self.inner.close()
+    }
+
+    fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.inner.try_lock_range(start, end)
+    }
+
+    fn try_lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.inner.try_lock_shared_range(start, end)
+    }
+
+    fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.inner.lock_range(start, end)
+    }
+
+    fn lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.inner.lock_shared_range(start, end)
+    }
+
+    fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.inner.unlock_range(start, end)
+    }
+
+    fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.inner.query_lock_range(start, end)
+    }
+}
+
+#[test]
+fn a_failed_commit_applies_nothing_and_the_store_recovers() {
+    let dir = TempDir::new("faulty");
+    let fail = Arc::new(AtomicBool::new(false));
+    let opener_fail = fail.clone();
+    let opener: Opener = Box::new(move |path: &Path| {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|error| StoreError::Unavailable(error.to_string()))?;
+        let inner = FileBackend::new(file).map_err(|error| open_error(path, error))?;
+        redb::Builder::new()
+            .create_with_backend(Faulty { inner, fail: opener_fail.clone() })
+            .map_err(|error| open_error(path, error))
+    });
+    let store = EmbeddedStore::open_with(dir.path(), opener).expect("open");
+    block_on(async {
+        let ids = store
+            .append(vec![new_delivery("a", "r", "t", 1), new_delivery("b", "r", "t", 2)])
+            .await
+            .expect("append");
+        let leased = store.take_due(1, 1).expect("take_due");
+        assert_eq!(ids_of(&leased), [ids[0]]);
+
+        fail.store(true, Ordering::Release);
+        let (appended, completed) =
+            tokio::join!(store.append(vec![new_delivery("c", "r", "t", 3)]), store.complete(ids[0]));
+        assert!(matches!(appended, Err(StoreError::Unavailable(ref message)) if message.contains("space")), "{appended:?}");
+        assert!(matches!(completed, Err(StoreError::Unavailable(_))), "{completed:?}");
+        assert!(matches!(store.append(vec![new_delivery("d", "r", "t", 4)]).await, Err(StoreError::Unavailable(_))));
+
+        fail.store(false, Ordering::Release);
+        let later = store.append(vec![new_delivery("e", "r", "t", 5)]).await.expect("append after recovery");
+        assert!(later[0] > ids[1]);
+        // The lease survived the reopen; nothing of the failed batches was applied.
+        store.complete(ids[0]).await.expect("complete after recovery");
+        let due = store.take_due(100, 10).expect("take_due");
+        let events: Vec<&str> = due.iter().map(|delivery| delivery.new.event_id.as_str()).collect();
+        assert_eq!(events, ["b", "e"]);
+        assert_eq!(store.stats().expect("stats").pending, 2);
+    });
+}

@@ -1,0 +1,501 @@
+//! The router's pipeline: accept an event (match it once, record one durable delivery per matched
+//! (rule, target), answer), and deliver (lease due deliveries, transform, invoke, classify, then
+//! complete, retry later or dead-letter). Events a consumer emits re-enter through `accept` with
+//! their causation and a hop count.
+//!
+//! ```text
+//! accept ──► Matcher ──► NewDelivery × (rule, target) ──► store.append (durable) ──► answer
+//!                                                              │
+//! run: store.take_due ──► attempt: transform ──► Consumer::invoke ──► Outcome
+//!        ▲                                   ok: emitted ──► accept (hop + 1) ──► complete
+//!        └──────── retry (due later) ◄── retryable, within the policy      permanent ──► dead letter
+//! ```
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use serde::Deserialize;
+use switchyard_pattern::Matcher;
+use tokio::sync::{Notify, Semaphore, watch};
+
+use crate::delivery::policy::{Jitter, RetryPolicy, Verdict, error_code};
+use crate::delivery::store::{AttemptError, DeadLetterInfo, Delivery, DeliveryStore, FailedAttempt, NewDelivery, StoreError};
+use crate::invoke::{self, Consumer, OutcomeKind, TargetSpec};
+use crate::transform::{RenderContext, TargetInput, TargetRef, Transform};
+
+/// A target as the pipeline runs it.
+#[derive(Debug)]
+pub struct TargetConfig {
+    pub id: String,
+    pub consumer: Consumer,
+    pub spec: Arc<TargetSpec>,
+    pub input: TargetInput,
+    pub retry: RetryPolicy,
+    /// Deliveries of this target that may run at once.
+    pub concurrency: usize,
+}
+
+/// A rule as the pipeline runs it.
+#[derive(Debug)]
+pub struct RuleConfig {
+    pub name: String,
+    /// The event pattern, JSON text.
+    pub pattern: String,
+    pub targets: Vec<TargetConfig>,
+}
+
+/// Where the router runs, for ARNs and for the envelope of emitted events.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub region: String,
+    pub account: String,
+    pub bus: String,
+    /// Emitted events deeper than this many hops from a producer's event are dead-lettered.
+    pub hop_limit: u32,
+    /// Deliveries that may run at once, over all targets.
+    pub max_concurrency: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig { region: "local".into(), account: "000000000000".into(), bus: "default".into(), hop_limit: 8, max_concurrency: 64 }
+    }
+}
+
+struct RouteTarget {
+    config: TargetConfig,
+    transform: Transform,
+    slots: Arc<Semaphore>,
+}
+
+struct Route {
+    name: String,
+    arn: String,
+    targets: Vec<RouteTarget>,
+}
+
+/// The rules in force: one matcher over every rule, and each rule's compiled targets.
+pub struct Routes {
+    matcher: Matcher<usize>,
+    rules: Vec<Route>,
+    by_name: HashMap<String, usize>,
+}
+
+impl std::fmt::Debug for Routes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routes").field("rules", &self.rules.iter().map(|r| &r.name).collect::<Vec<_>>()).finish()
+    }
+}
+
+impl Routes {
+    /// Compiles every rule; all problems of all rules are reported, each naming its rule.
+    pub fn build(rules: Vec<RuleConfig>, config: &PipelineConfig) -> Result<Routes, Vec<String>> {
+        let matcher = Matcher::new();
+        let mut routes = Vec::new();
+        let mut by_name = HashMap::new();
+        let mut problems = Vec::new();
+        for rule in rules {
+            if by_name.contains_key(&rule.name) {
+                problems.push(format!("rule {}: defined twice", rule.name));
+                continue;
+            }
+            if let Err(error) = matcher.add(routes.len(), &rule.pattern) {
+                problems.push(format!("rule {}: event pattern: {error}", rule.name));
+            }
+            let mut targets = Vec::new();
+            for target in rule.targets {
+                for problem in target.retry.problems() {
+                    problems.push(format!("rule {} target {}: retry policy: {problem}", rule.name, target.id));
+                }
+                match Transform::compile(&target.input, TargetRef { rule: &rule.name, target: &target.id }) {
+                    Ok(transform) => {
+                        let slots = Arc::new(Semaphore::new(target.concurrency.max(1)));
+                        targets.push(RouteTarget { config: target, transform, slots });
+                    }
+                    Err(errors) => problems.extend(errors.0.iter().map(|e| e.to_string())),
+                }
+            }
+            let arn = crate::transform::rule_arn(&config.region, &config.account, &config.bus, &rule.name);
+            by_name.insert(rule.name.clone(), routes.len());
+            routes.push(Route { name: rule.name, arn, targets });
+        }
+        if problems.is_empty() { Ok(Routes { matcher, rules: routes, by_name }) } else { Err(problems) }
+    }
+
+    fn target(&self, rule: &str, target: &str) -> Option<(&Route, &RouteTarget)> {
+        let route = &self.rules[*self.by_name.get(rule)?];
+        route.targets.iter().find(|t| t.config.id == target).map(|t| (route, t))
+    }
+}
+
+/// Counters named after EventBridge's CloudWatch metrics, and the accept-to-attempt latency.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub matched_events: AtomicU64,
+    pub triggered_rules: AtomicU64,
+    pub invocations: AtomicU64,
+    pub failed_invocations: AtomicU64,
+    pub invocation_attempts: AtomicU64,
+    pub retry_invocation_attempts: AtomicU64,
+    pub invocations_sent_to_dlq: AtomicU64,
+    pub invocations_failed_to_be_sent_to_dlq: AtomicU64,
+    pub emitted_events: AtomicU64,
+    /// IngestionToInvocationStartLatency, as a histogram over [`LATENCY_BUCKETS_MS`].
+    pub latency: Histogram,
+}
+
+/// Upper bounds (ms) of the latency histogram's buckets.
+pub const LATENCY_BUCKETS_MS: [u64; 12] = [1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000, 30_000, 300_000];
+
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; 12],
+    count: AtomicU64,
+    sum_ms: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, ms: u64) {
+        if let Some(i) = LATENCY_BUCKETS_MS.iter().position(|&b| ms <= b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition of every counter and the histogram.
+    pub fn prometheus(&self) -> String {
+        let mut out = String::new();
+        let counters = [
+            ("switchyard_matched_events_total", "Events that matched at least one rule (MatchedEvents)", &self.matched_events),
+            ("switchyard_triggered_rules_total", "Rule matches (TriggeredRules)", &self.triggered_rules),
+            ("switchyard_invocations_total", "Deliveries that ended, successfully or not (Invocations)", &self.invocations),
+            ("switchyard_failed_invocations_total", "Deliveries that failed for good (FailedInvocations)", &self.failed_invocations),
+            ("switchyard_invocation_attempts_total", "Attempts, first and retries (InvocationAttempts)", &self.invocation_attempts),
+            ("switchyard_retry_invocation_attempts_total", "Retry attempts (RetryInvocationAttempts)", &self.retry_invocation_attempts),
+            ("switchyard_invocations_sent_to_dlq_total", "Deliveries dead-lettered (InvocationsSentToDlq)", &self.invocations_sent_to_dlq),
+            (
+                "switchyard_invocations_failed_to_be_sent_to_dlq_total",
+                "Dead-lettering that failed; retried later (InvocationsFailedToBeSentToDlq)",
+                &self.invocations_failed_to_be_sent_to_dlq,
+            ),
+            ("switchyard_emitted_events_total", "Events consumers emitted that were accepted", &self.emitted_events),
+        ];
+        for (name, help, value) in counters {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n", value.load(Ordering::Relaxed)));
+        }
+        let name = "switchyard_ingestion_to_invocation_start_latency_ms";
+        out.push_str(&format!("# HELP {name} From acceptance to the start of an attempt (IngestionToInvocationStartLatency)\n# TYPE {name} histogram\n"));
+        let mut cumulative = 0;
+        for (i, bound) in LATENCY_BUCKETS_MS.iter().enumerate() {
+            cumulative += self.latency.buckets[i].load(Ordering::Relaxed);
+            out.push_str(&format!("{name}_bucket{{le=\"{bound}\"}} {cumulative}\n"));
+        }
+        let count = self.latency.count();
+        out.push_str(&format!("{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {}\n{name}_count {count}\n", self.latency.sum_ms.load(Ordering::Relaxed)));
+        out
+    }
+}
+
+/// Why an event was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    /// The event is not acceptable (not JSON, no id, ...): a 4xx for the producer.
+    #[error("{0}")]
+    Invalid(String),
+    /// The deliveries could not be recorded: nothing was accepted; a 503 for the producer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What accepting an event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub event_id: String,
+    /// (rule, target) deliveries recorded.
+    pub deliveries: usize,
+}
+
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+}
+
+/// The pipeline: routes, the store, and the delivery loop.
+#[derive(Debug)]
+pub struct Pipeline {
+    store: Arc<dyn DeliveryStore>,
+    routes: ArcSwap<Routes>,
+    config: PipelineConfig,
+    wake: Notify,
+    jitter: Jitter,
+    metrics: Metrics,
+    slots: Arc<Semaphore>,
+}
+
+impl Pipeline {
+    pub fn new(store: Arc<dyn DeliveryStore>, routes: Routes, config: PipelineConfig) -> Arc<Pipeline> {
+        let slots = Arc::new(Semaphore::new(config.max_concurrency.max(1)));
+        Arc::new(Pipeline {
+            store,
+            routes: ArcSwap::from_pointee(routes),
+            config,
+            wake: Notify::new(),
+            jitter: Jitter::default(),
+            metrics: Metrics::default(),
+            slots,
+        })
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn store(&self) -> &Arc<dyn DeliveryStore> {
+        &self.store
+    }
+
+    /// Replaces the rules. Deliveries already recorded for rules or targets that no longer exist
+    /// are dead-lettered with `NO_RESOURCE` when they come due, never dropped.
+    pub fn replace_routes(&self, routes: Routes) {
+        self.routes.store(Arc::new(routes));
+    }
+
+    /// Accepts an event from a producer (the envelope, JSON text).
+    pub async fn accept(&self, event: Vec<u8>) -> Result<Accepted, AcceptError> {
+        self.accept_with(event, 0, None).await
+    }
+
+    /// Accepts an event: matches it once and records one delivery per matched (rule, target); the
+    /// future resolves when they are durable. An event matching nothing is not stored.
+    pub async fn accept_with(&self, event: Vec<u8>, hop: u32, causation: Option<String>) -> Result<Accepted, AcceptError> {
+        let routes = self.routes.load_full();
+        let matched = routes.matcher.matches(&event).map_err(|e| AcceptError::Invalid(format!("the event is not acceptable: {e}")))?;
+        let event_id = match serde_json::from_slice::<Head>(&event) {
+            Ok(head) if !head.id.is_empty() => head.id.into_owned(),
+            Ok(_) => return Err(AcceptError::Invalid("the event's id is empty".into())),
+            Err(e) => return Err(AcceptError::Invalid(format!("the event has no string id: {e}"))),
+        };
+        if matched.is_empty() {
+            return Ok(Accepted { event_id, deliveries: 0 });
+        }
+        let now = crate::clock::now_ms();
+        let mut deliveries = Vec::new();
+        for &index in &matched {
+            let route = &routes.rules[index];
+            for target in &route.targets {
+                deliveries.push(NewDelivery {
+                    event_id: event_id.clone(),
+                    event: event.clone(),
+                    rule: route.name.clone(),
+                    target: target.config.id.clone(),
+                    ingested_at_ms: now,
+                    hop,
+                    causation: causation.clone(),
+                });
+            }
+        }
+        let count = deliveries.len();
+        self.store.append(deliveries).await?;
+        self.metrics.matched_events.fetch_add(1, Ordering::Relaxed);
+        self.metrics.triggered_rules.fetch_add(matched.len() as u64, Ordering::Relaxed);
+        self.wake.notify_one();
+        Ok(Accepted { event_id, deliveries: count })
+    }
+
+    /// The delivery loop: runs until `shutdown` turns true, then waits for the attempts in flight
+    /// (at most `drain`); what is left stays recorded and runs after the next start.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>, drain: Duration) {
+        let mut tasks = tokio::task::JoinSet::new();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let free = self.slots.available_permits();
+            let mut taken = 0;
+            if free > 0 {
+                match self.store.take_due(crate::clock::now_ms(), free) {
+                    Ok(due) => {
+                        taken = due.len();
+                        for delivery in due {
+                            let Ok(permit) = self.slots.clone().acquire_owned().await else { break };
+                            let pipeline = self.clone();
+                            tasks.spawn(async move {
+                                pipeline.attempt(delivery).await;
+                                drop(permit);
+                            });
+                        }
+                    }
+                    Err(error) => tracing::error!(target: "switchyard::delivery", "cannot read due deliveries: {error}"),
+                }
+            }
+            while tasks.try_join_next().is_some() {}
+            if taken > 0 && self.slots.available_permits() > 0 {
+                continue;
+            }
+            // Sleep until the next due delivery, a new one, a free slot, or shutdown.
+            let wait = match self.store.next_due_ms() {
+                Some(due) => Duration::from_millis(due.saturating_sub(crate::clock::now_ms()).clamp(1, 1000)),
+                None => Duration::from_secs(1),
+            };
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        let _ = tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} }).await;
+    }
+
+    /// One attempt of one leased delivery, from transform to the store's record of its result.
+    async fn attempt(&self, delivery: Delivery) {
+        let now = crate::clock::now_ms();
+        self.metrics.latency.observe(now.saturating_sub(delivery.new.ingested_at_ms));
+        self.metrics.invocation_attempts.fetch_add(1, Ordering::Relaxed);
+        if delivery.attempts > 0 {
+            self.metrics.retry_invocation_attempts.fetch_add(1, Ordering::Relaxed);
+        }
+        let routes = self.routes.load_full();
+        let Some((route, target)) = routes.target(&delivery.new.rule, &delivery.new.target) else {
+            let message = format!("rule {} has no target {} any more", delivery.new.rule, delivery.new.target);
+            return self.fail(&delivery, "NO_RESOURCE", message, None, false).await;
+        };
+        if delivery.new.hop > self.config.hop_limit {
+            let message = format!(
+                "emitted {} hops from a producer's event (causation {}); the limit is {}",
+                delivery.new.hop,
+                delivery.new.causation.as_deref().unwrap_or("-"),
+                self.config.hop_limit
+            );
+            return self.fail(&delivery, "HOP_LIMIT_EXCEEDED", message, None, false).await;
+        }
+        let ingestion_time = crate::clock::rfc3339(std::time::UNIX_EPOCH + Duration::from_millis(delivery.new.ingested_at_ms));
+        let context = RenderContext { rule_name: &route.name, rule_arn: &route.arn, ingestion_time: &ingestion_time };
+        let input = match target.transform.render(&delivery.new.event, &context) {
+            Ok(input) => input.into_owned(),
+            Err(error) => return self.fail(&delivery, "TRANSFORM_FAILED", error.to_string(), None, false).await,
+        };
+        let Ok(_slot) = target.slots.acquire().await else { return };
+        let head: Option<EnvelopeHead> = serde_json::from_slice(&delivery.new.event).ok();
+        let invocation = invoke::Delivery {
+            event_id: delivery.new.event_id.clone(),
+            source: head.as_ref().map(|h| h.source.clone()).unwrap_or_default(),
+            detail_type: head.as_ref().map(|h| h.detail_type.clone()).unwrap_or_default(),
+            rule: route.name.clone(),
+            target: target.config.id.clone(),
+            attempt: delivery.attempts + 1,
+            payload: input.clone(),
+        };
+        let outcome = target.config.consumer.invoke(&target.config.spec, invocation).await;
+        if outcome.kind == OutcomeKind::Ok {
+            for emitted in &outcome.emitted {
+                let event = self.envelope(emitted);
+                match self.accept_with(event, delivery.new.hop + 1, Some(delivery.new.event_id.clone())).await {
+                    Ok(_) => {
+                        self.metrics.emitted_events.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(error) => {
+                        // The delivery is not complete until what it emitted is recorded.
+                        let message = format!("an event it emitted could not be accepted: {error}");
+                        return self.fail(&delivery, "EMIT_FAILED", message, Some(input), true).await;
+                    }
+                }
+            }
+            if let Err(error) = self.store.complete(delivery.id).await {
+                tracing::error!(target: "switchyard::delivery", id = delivery.id, "cannot record a completed delivery: {error}");
+                return;
+            }
+            self.metrics.invocations.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let mut message = outcome.message.clone();
+        if !outcome.stderr.is_empty() && !message.contains(outcome.stderr.trim()) {
+            message.push_str("\nstderr:\n");
+            message.push_str(&outcome.stderr);
+        }
+        self.fail(&delivery, error_code(outcome.kind), message, Some(input), outcome.kind.is_retryable()).await;
+    }
+
+    /// Records a failed attempt: a retry when the policy allows one, else a dead letter.
+    async fn fail(&self, delivery: &Delivery, code: &str, message: String, input: Option<Vec<u8>>, retryable: bool) {
+        let now = crate::clock::now_ms();
+        // A delivery whose target is gone is dead-lettered (not retryable), so the default applies.
+        let policy = {
+            let routes = self.routes.load();
+            routes.target(&delivery.new.rule, &delivery.new.target).map(|(_, t)| t.config.retry).unwrap_or_default()
+        };
+        let attempt = FailedAttempt { at_ms: now, error: AttemptError { code: code.to_owned(), message } };
+        let verdict = policy.after_failure(retryable, delivery.attempts + 1, delivery.new.ingested_at_ms, now, self.jitter.next());
+        match verdict {
+            Verdict::Retry { due_at_ms } => {
+                if let Err(error) = self.store.retry(delivery.id, due_at_ms, attempt).await {
+                    tracing::error!(target: "switchyard::delivery", id = delivery.id, "cannot record a retry: {error}");
+                }
+            }
+            Verdict::DeadLetter { exhausted } => {
+                let info = DeadLetterInfo { attempt, input, exhausted };
+                match self.store.dead_letter(delivery.id, info, now).await {
+                    Ok(_) => {
+                        self.metrics.invocations.fetch_add(1, Ordering::Relaxed);
+                        self.metrics.failed_invocations.fetch_add(1, Ordering::Relaxed);
+                        self.metrics.invocations_sent_to_dlq.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(error) => {
+                        // The delivery stays recorded and comes back after a restart.
+                        self.metrics.invocations_failed_to_be_sent_to_dlq.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(target: "switchyard::delivery", id = delivery.id, "cannot dead-letter a delivery: {error}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The EventBridge envelope of an event a consumer emitted (its detail, which the host checked
+    /// is a JSON object, is copied as it is).
+    fn envelope(&self, emitted: &invoke::EmittedEvent) -> Vec<u8> {
+        let head = serde_json::json!({
+            "version": "0",
+            "id": self.uuid(),
+            "detail-type": emitted.detail_type,
+            "source": emitted.source,
+            "account": self.config.account,
+            "time": crate::clock::rfc3339(std::time::SystemTime::now()),
+            "region": self.config.region,
+            "resources": emitted.resources,
+        });
+        let mut text = head.to_string();
+        text.pop();
+        text.push_str(",\"detail\":");
+        text.push_str(&emitted.detail);
+        text.push('}');
+        text.into_bytes()
+    }
+
+    /// A random (version 4) UUID.
+    fn uuid(&self) -> String {
+        let bits = (u128::from(self.jitter.next_u64()) << 64) | u128::from(self.jitter.next_u64());
+        let bits = (bits & !(0xF << 76)) | (0x4 << 76);
+        let bits = (bits & !(0x3 << 62)) | (0x2 << 62);
+        let hex = format!("{bits:032x}");
+        format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+    }
+}
+
+#[derive(Deserialize)]
+struct EnvelopeHead {
+    #[serde(default)]
+    source: String,
+    #[serde(default, rename = "detail-type")]
+    detail_type: String,
+}
