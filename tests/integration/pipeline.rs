@@ -204,3 +204,75 @@ fn broken_rules_are_all_reported() {
     assert!(problems[0].starts_with("rule bad-pattern: event pattern:"), "{problems:?}");
     assert!(problems[1].contains("between 0 and 185"), "{problems:?}");
 }
+
+#[test]
+fn dlq_command_lists_shows_redrives_and_purges() {
+    use std::process::{Command, Stdio};
+    use switchyard_tests::switchyard_bin;
+
+    let runtime = runtime();
+    let host = host();
+    let dir = data_dir("cli");
+    {
+        let store = Arc::new(EmbeddedStore::open(&dir).unwrap());
+        let rules = vec![
+            rule("refuse", "a", vec![target(&host, "perm", "c_permanent", fast_retries(0))]),
+            rule("crash", "b", vec![target(&host, "trap", "c_trap", fast_retries(0))]),
+        ];
+        let config = PipelineConfig::default();
+        let pipeline = Pipeline::new(store, Routes::build(rules, &config).unwrap(), config);
+        for (id, source) in [("e-1", "a"), ("e-2", "a"), ("e-3", "b")] {
+            runtime.block_on(pipeline.accept(event(id, source))).unwrap();
+        }
+        run_until(&runtime, &pipeline, idle);
+    }
+    let dlq = |args: &[&str]| {
+        let output = Command::new(switchyard_bin())
+            .arg("dlq")
+            .args(args)
+            .args(["--data-dir", dir.to_str().unwrap()])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (output.status.code(), String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap())
+    };
+    let (code, out, _) = dlq(&["list", "--json"]);
+    assert_eq!(code, Some(0));
+    let letters: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(letters.len(), 3);
+    for field in ["id", "rule", "target", "event", "input", "error_code", "error_message", "attempts", "first_attempt_at", "last_attempt_at", "exhausted"] {
+        assert!(letters[0].get(field).is_some(), "{field} missing: {}", letters[0]);
+    }
+    let mut ids: Vec<&str> = letters.iter().map(|l| l["event"]["id"].as_str().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, ["e-1", "e-2", "e-3"]);
+    let (_, out, _) = dlq(&["list", "--json", "--rule", "crash"]);
+    assert_eq!(out.lines().count(), 1);
+    assert!(out.contains("\"error_code\":\"TRAP\""), "{out}");
+    let (_, table, _) = dlq(&["list"]);
+    assert!(table.contains("CONSUMER_PERMANENT") && table.contains("3 dead letter(s)"), "{table}");
+
+    let id = letters.iter().find(|l| l["event_id"] == "e-3").unwrap()["id"].as_u64().unwrap().to_string();
+    let (code, shown, _) = dlq(&["show", &id]);
+    assert_eq!(code, Some(0));
+    assert_eq!(serde_json::from_str::<Value>(&shown).unwrap()["event_id"], "e-3");
+    let (code, _, err) = dlq(&["show", "999999"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no dead letter 999999"), "{err}");
+
+    // Purge refuses without --yes when not on a terminal, then purges one rule's letters.
+    let (code, _, err) = dlq(&["purge", "--rule", "crash"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("--yes"), "{err}");
+    let (code, out, _) = dlq(&["purge", "--rule", "crash", "--yes"]);
+    assert_eq!((code, out.trim()), (Some(0), "purged 1 dead letter(s)"));
+
+    // Redrive puts the rest back in the queue (delivered when the router next runs).
+    let (code, out, _) = dlq(&["redrive", "--all"]);
+    assert_eq!((code, out.trim()), (Some(0), "redrove 2 dead letter(s)"));
+    let (_, out, _) = dlq(&["redrive", "--all"]);
+    assert_eq!(out.trim(), "redrove 0 dead letter(s)");
+    let store = EmbeddedStore::open(&dir).unwrap();
+    assert_eq!(store.stats().unwrap().pending, 2);
+    assert!(store.dlq_list(&DlqFilter::default()).unwrap().is_empty());
+}
