@@ -7,7 +7,7 @@ BIN := $(or $(CARGO_TARGET_DIR),target)
 WASM := $(abspath $(BIN))/wasm/wasm32-wasip2/release
 FUZZ_SECONDS ?= 60
 
-.PHONY: demo test lint bench bench-match bench-scale bench-transform bench-invoke fuzz toolchain
+.PHONY: demo test lint bench bench-match bench-scale bench-transform bench-invoke bench-pipeline fuzz toolchain
 
 toolchain:
 	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup first" >&2; exit 1; }
@@ -57,7 +57,7 @@ lint: toolchain
 	cd examples && $(CARGO) clippy --all-targets --target-dir $(abspath $(BIN))/examples-native -- -D warnings
 
 # Benchmarks print their figures beside a peer measured in the same run; docs/benchmarks.md keeps them.
-bench: bench-match bench-scale bench-transform bench-invoke
+bench: bench-match bench-scale bench-transform bench-invoke bench-pipeline
 
 bench-match: toolchain
 	$(CARGO) build --release -p switchyard --features bench-peers
@@ -73,6 +73,9 @@ bench-transform: toolchain
 
 bench-invoke: toolchain
 	$(CARGO) bench -p switchyard-tests --bench invoke -- --noplot
+
+bench-pipeline: toolchain
+	$(CARGO) bench -p switchyard-tests --bench pipeline
 
 # cargo-fuzz needs nightly-only compiler flags; RUSTC_BOOTSTRAP lets the one stable toolchain use them.
 fuzz: toolchain

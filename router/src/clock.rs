@@ -35,7 +35,13 @@ pub fn parse_rfc3339_ms(text: &str) -> Option<u64> {
         let part = text.get(range)?;
         if part.bytes().all(|b| b.is_ascii_digit()) { part.parse().ok() } else { None }
     };
-    if bytes.len() < 20 || bytes[4] != b'-' || bytes[7] != b'-' || !matches!(bytes[10], b'T' | b't' | b' ') || bytes[13] != b':' || bytes[16] != b':' {
+    if bytes.len() < 20
+        || bytes[4] != b'-'
+        || bytes[7] != b'-'
+        || !matches!(bytes[10], b'T' | b't' | b' ')
+        || bytes[13] != b':'
+        || bytes[16] != b':'
+    {
         return None;
     }
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
@@ -118,7 +124,14 @@ mod tests {
     fn parsing() {
         assert_eq!(parse_rfc3339_ms("2017-12-22T18:43:48.5Z"), Some(1_513_968_228_500));
         assert_eq!(parse_rfc3339_ms("2017-12-22T19:43:48+01:00"), Some(1_513_968_228_000));
-        for bad in ["", "2017-12-22", "2017-13-22T18:43:48Z", "2017-12-22T18:43:48", "2017-12-22T18:43:48.Z", "1969-12-31T23:59:59Z"] {
+        for bad in [
+            "",
+            "2017-12-22",
+            "2017-13-22T18:43:48Z",
+            "2017-12-22T18:43:48",
+            "2017-12-22T18:43:48.Z",
+            "1969-12-31T23:59:59Z",
+        ] {
             assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
         }
     }

@@ -22,7 +22,9 @@ use switchyard_pattern::Matcher;
 use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::delivery::policy::{Jitter, RetryPolicy, Verdict, error_code};
-use crate::delivery::store::{AttemptError, DeadLetterInfo, Delivery, DeliveryStore, FailedAttempt, NewDelivery, StoreError};
+use crate::delivery::store::{
+    AttemptError, DeadLetterInfo, Delivery, DeliveryStore, FailedAttempt, NewDelivery, StoreError,
+};
 use crate::invoke::{self, Consumer, OutcomeKind, TargetSpec};
 use crate::transform::{RenderContext, TargetInput, TargetRef, Transform};
 
@@ -61,7 +63,13 @@ pub struct PipelineConfig {
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        PipelineConfig { region: "local".into(), account: "000000000000".into(), bus: "default".into(), hop_limit: 8, max_concurrency: 64 }
+        PipelineConfig {
+            region: "local".into(),
+            account: "000000000000".into(),
+            bus: "default".into(),
+            hop_limit: 8,
+            max_concurrency: 64,
+        }
     }
 }
 
@@ -176,13 +184,37 @@ impl Metrics {
     pub fn prometheus(&self) -> String {
         let mut out = String::new();
         let counters = [
-            ("switchyard_matched_events_total", "Events that matched at least one rule (MatchedEvents)", &self.matched_events),
+            (
+                "switchyard_matched_events_total",
+                "Events that matched at least one rule (MatchedEvents)",
+                &self.matched_events,
+            ),
             ("switchyard_triggered_rules_total", "Rule matches (TriggeredRules)", &self.triggered_rules),
-            ("switchyard_invocations_total", "Deliveries that ended, successfully or not (Invocations)", &self.invocations),
-            ("switchyard_failed_invocations_total", "Deliveries that failed for good (FailedInvocations)", &self.failed_invocations),
-            ("switchyard_invocation_attempts_total", "Attempts, first and retries (InvocationAttempts)", &self.invocation_attempts),
-            ("switchyard_retry_invocation_attempts_total", "Retry attempts (RetryInvocationAttempts)", &self.retry_invocation_attempts),
-            ("switchyard_invocations_sent_to_dlq_total", "Deliveries dead-lettered (InvocationsSentToDlq)", &self.invocations_sent_to_dlq),
+            (
+                "switchyard_invocations_total",
+                "Deliveries that ended, successfully or not (Invocations)",
+                &self.invocations,
+            ),
+            (
+                "switchyard_failed_invocations_total",
+                "Deliveries that failed for good (FailedInvocations)",
+                &self.failed_invocations,
+            ),
+            (
+                "switchyard_invocation_attempts_total",
+                "Attempts, first and retries (InvocationAttempts)",
+                &self.invocation_attempts,
+            ),
+            (
+                "switchyard_retry_invocation_attempts_total",
+                "Retry attempts (RetryInvocationAttempts)",
+                &self.retry_invocation_attempts,
+            ),
+            (
+                "switchyard_invocations_sent_to_dlq_total",
+                "Deliveries dead-lettered (InvocationsSentToDlq)",
+                &self.invocations_sent_to_dlq,
+            ),
             (
                 "switchyard_invocations_failed_to_be_sent_to_dlq_total",
                 "Dead-lettering that failed; retried later (InvocationsFailedToBeSentToDlq)",
@@ -191,7 +223,10 @@ impl Metrics {
             ("switchyard_emitted_events_total", "Events consumers emitted that were accepted", &self.emitted_events),
         ];
         for (name, help, value) in counters {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n", value.load(Ordering::Relaxed)));
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+                value.load(Ordering::Relaxed)
+            ));
         }
         let name = "switchyard_ingestion_to_invocation_start_latency_ms";
         out.push_str(&format!("# HELP {name} From acceptance to the start of an attempt (IngestionToInvocationStartLatency)\n# TYPE {name} histogram\n"));
@@ -201,7 +236,10 @@ impl Metrics {
             out.push_str(&format!("{name}_bucket{{le=\"{bound}\"}} {cumulative}\n"));
         }
         let count = self.latency.count();
-        out.push_str(&format!("{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {}\n{name}_count {count}\n", self.latency.sum_ms.load(Ordering::Relaxed)));
+        out.push_str(&format!(
+            "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {}\n{name}_count {count}\n",
+            self.latency.sum_ms.load(Ordering::Relaxed)
+        ));
         out
     }
 }
@@ -278,9 +316,17 @@ impl Pipeline {
 
     /// Accepts an event: matches it once and records one delivery per matched (rule, target); the
     /// future resolves when they are durable. An event matching nothing is not stored.
-    pub async fn accept_with(&self, event: Vec<u8>, hop: u32, causation: Option<String>) -> Result<Accepted, AcceptError> {
+    pub async fn accept_with(
+        &self,
+        event: Vec<u8>,
+        hop: u32,
+        causation: Option<String>,
+    ) -> Result<Accepted, AcceptError> {
         let routes = self.routes.load_full();
-        let matched = routes.matcher.matches(&event).map_err(|e| AcceptError::Invalid(format!("the event is not acceptable: {e}")))?;
+        let matched = routes
+            .matcher
+            .matches(&event)
+            .map_err(|e| AcceptError::Invalid(format!("the event is not acceptable: {e}")))?;
         let event_id = match serde_json::from_slice::<Head>(&event) {
             Ok(head) if !head.id.is_empty() => head.id.into_owned(),
             Ok(_) => return Err(AcceptError::Invalid("the event's id is empty".into())),
@@ -336,7 +382,9 @@ impl Pipeline {
                             });
                         }
                     }
-                    Err(error) => tracing::error!(target: "switchyard::delivery", "cannot read due deliveries: {error}"),
+                    Err(error) => {
+                        tracing::error!(target: "switchyard::delivery", "cannot read due deliveries: {error}")
+                    }
                 }
             }
             while tasks.try_join_next().is_some() {}
@@ -380,9 +428,10 @@ impl Pipeline {
             );
             return self.fail(&delivery, "HOP_LIMIT_EXCEEDED", message, None, false).await;
         }
-        let ingestion_time = crate::clock::rfc3339(std::time::UNIX_EPOCH + Duration::from_millis(delivery.new.ingested_at_ms));
+        let ingestion_time =
+            crate::clock::rfc3339(std::time::UNIX_EPOCH + Duration::from_millis(delivery.new.ingested_at_ms));
         let context = RenderContext { rule_name: &route.name, rule_arn: &route.arn, ingestion_time: &ingestion_time };
-        let input = match target.transform.render(&delivery.new.event, &context) {
+        let payload = match target.transform.render(&delivery.new.event, &context) {
             Ok(input) => input.into_owned(),
             Err(error) => return self.fail(&delivery, "TRANSFORM_FAILED", error.to_string(), None, false).await,
         };
@@ -395,8 +444,10 @@ impl Pipeline {
             rule: route.name.clone(),
             target: target.config.id.clone(),
             attempt: delivery.attempts + 1,
-            payload: input.clone(),
+            payload,
         };
+        // The input is rendered again for a dead letter rather than copied for every attempt.
+        let input = || target.transform.render(&delivery.new.event, &context).ok().map(|i| i.into_owned());
         let outcome = target.config.consumer.invoke(&target.config.spec, invocation).await;
         if outcome.kind == OutcomeKind::Ok {
             for emitted in &outcome.emitted {
@@ -408,7 +459,7 @@ impl Pipeline {
                     Err(error) => {
                         // The delivery is not complete until what it emitted is recorded.
                         let message = format!("an event it emitted could not be accepted: {error}");
-                        return self.fail(&delivery, "EMIT_FAILED", message, Some(input), true).await;
+                        return self.fail(&delivery, "EMIT_FAILED", message, input(), true).await;
                     }
                 }
             }
@@ -424,7 +475,7 @@ impl Pipeline {
             message.push_str("\nstderr:\n");
             message.push_str(&outcome.stderr);
         }
-        self.fail(&delivery, error_code(outcome.kind), message, Some(input), outcome.kind.is_retryable()).await;
+        self.fail(&delivery, error_code(outcome.kind), message, input(), outcome.kind.is_retryable()).await;
     }
 
     /// Records a failed attempt: a retry when the policy allows one, else a dead letter.
@@ -436,7 +487,13 @@ impl Pipeline {
             routes.target(&delivery.new.rule, &delivery.new.target).map(|(_, t)| t.config.retry).unwrap_or_default()
         };
         let attempt = FailedAttempt { at_ms: now, error: AttemptError { code: code.to_owned(), message } };
-        let verdict = policy.after_failure(retryable, delivery.attempts + 1, delivery.new.ingested_at_ms, now, self.jitter.next());
+        let verdict = policy.after_failure(
+            retryable,
+            delivery.attempts + 1,
+            delivery.new.ingested_at_ms,
+            now,
+            self.jitter.next(),
+        );
         match verdict {
             Verdict::Retry { due_at_ms } => {
                 if let Err(error) = self.store.retry(delivery.id, due_at_ms, attempt).await {

@@ -11,7 +11,7 @@ use switchyard::delivery::embedded::EmbeddedStore;
 use switchyard::delivery::policy::RetryPolicy;
 use switchyard::delivery::store::{DeliveryStore, DlqFilter, Exhausted};
 use switchyard::invoke::{Grants, Host, HostConfig, Limits, TargetSpec};
-use switchyard::pipeline::{Pipeline, PipelineConfig, RuleConfig, Routes, TargetConfig};
+use switchyard::pipeline::{Pipeline, PipelineConfig, Routes, RuleConfig, TargetConfig};
 use switchyard::transform::TargetInput;
 use tokio::sync::watch;
 
@@ -28,14 +28,23 @@ fn data_dir(name: &str) -> PathBuf {
 }
 
 fn fast_retries(retries: u32) -> RetryPolicy {
-    RetryPolicy { maximum_retry_attempts: retries, maximum_event_age_seconds: 3600, backoff_base_ms: 10, backoff_cap_ms: 20 }
+    RetryPolicy {
+        maximum_retry_attempts: retries,
+        maximum_event_age_seconds: 3600,
+        backoff_base_ms: 10,
+        backoff_cap_ms: 20,
+    }
 }
 
 fn target(host: &Host, id: &str, module: &str, retry: RetryPolicy) -> TargetConfig {
     TargetConfig {
         id: id.into(),
         consumer: host.load(&wasm(module), None).unwrap(),
-        spec: Arc::new(TargetSpec { config: vec![], limits: Limits { timeout: Duration::from_secs(2), ..Limits::default() }, grants: Grants::default() }),
+        spec: Arc::new(TargetSpec {
+            config: vec![],
+            limits: Limits { timeout: Duration::from_secs(2), ..Limits::default() },
+            grants: Grants::default(),
+        }),
         input: TargetInput::default(),
         retry,
         concurrency: 4,
@@ -60,7 +69,11 @@ fn run_until(runtime: &tokio::runtime::Runtime, pipeline: &Arc<Pipeline>, done: 
     let task = runtime.spawn(pipeline.clone().run(stopped, Duration::from_secs(5)));
     let start = Instant::now();
     while !done(pipeline) {
-        assert!(start.elapsed() < Duration::from_secs(20), "the pipeline did not finish: {:?}", pipeline.store().stats());
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the pipeline did not finish: {:?}",
+            pipeline.store().stats()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     stop.send(true).unwrap();
@@ -90,7 +103,9 @@ fn delivers_and_routes_what_consumers_emit() {
     assert_eq!(accepted.deliveries, 1);
     // An event that matches nothing is not stored.
     assert_eq!(runtime.block_on(pipeline.accept(event("e-2", "nobody.listens"))).unwrap().deliveries, 0);
-    run_until(&runtime, &pipeline, |p| idle(p) && p.metrics().emitted_events.load(std::sync::atomic::Ordering::Relaxed) == 1);
+    run_until(&runtime, &pipeline, |p| {
+        idle(p) && p.metrics().emitted_events.load(std::sync::atomic::Ordering::Relaxed) == 1
+    });
     run_until(&runtime, &pipeline, idle);
     let metrics = pipeline.metrics().prometheus();
     assert!(metrics.contains("switchyard_matched_events_total 2"), "{metrics}");
@@ -119,11 +134,18 @@ fn failures_are_retried_then_dead_lettered_with_everything_kept() {
     assert_eq!(letters.len(), 3, "{letters:#?}");
     let by_rule = |rule: &str| letters.iter().find(|l| l.delivery.new.rule == rule).unwrap();
     let retry = by_rule("retry");
-    assert_eq!((retry.error.code.as_str(), retry.delivery.attempts, retry.exhausted), ("CONSUMER_RETRYABLE", 3, Some(Exhausted::MaximumRetryAttempts)));
+    assert_eq!(
+        (retry.error.code.as_str(), retry.delivery.attempts, retry.exhausted),
+        ("CONSUMER_RETRYABLE", 3, Some(Exhausted::MaximumRetryAttempts))
+    );
     assert!(retry.delivery.first_attempt_at_ms.unwrap() < retry.delivery.last_attempt_at_ms.unwrap());
     let original: Value = serde_json::from_slice(&retry.delivery.new.event).unwrap();
     assert_eq!(original["id"], "e-a");
-    assert_eq!(retry.input.as_deref(), Some(retry.delivery.new.event.as_slice()), "the input of a target without a transform is the event");
+    assert_eq!(
+        retry.input.as_deref(),
+        Some(retry.delivery.new.event.as_slice()),
+        "the input of a target without a transform is the event"
+    );
     let perm = by_rule("perm");
     assert_eq!((perm.error.code.as_str(), perm.delivery.attempts, perm.exhausted), ("CONSUMER_PERMANENT", 1, None));
     assert!(perm.error.message.contains("order 42 is cancelled"));
@@ -133,9 +155,17 @@ fn failures_are_retried_then_dead_lettered_with_everything_kept() {
 
     // Redrive: back into the queue with attempts reset, gone from the dead letters; it fails again
     // and comes back as a new dead letter after one attempt.
-    let moved = runtime.block_on(store.redrive(DlqFilter { rule: Some("perm".into()), ..DlqFilter::default() }, switchyard::clock::now_ms())).unwrap();
+    let moved = runtime
+        .block_on(
+            store.redrive(DlqFilter { rule: Some("perm".into()), ..DlqFilter::default() }, switchyard::clock::now_ms()),
+        )
+        .unwrap();
     assert_eq!(moved, 1);
-    assert_eq!(runtime.block_on(store.redrive(DlqFilter { ids: Some(vec![perm.id]), ..DlqFilter::default() }, 0)).unwrap(), 0, "idempotent");
+    assert_eq!(
+        runtime.block_on(store.redrive(DlqFilter { ids: Some(vec![perm.id]), ..DlqFilter::default() }, 0)).unwrap(),
+        0,
+        "idempotent"
+    );
     run_until(&runtime, &pipeline, idle);
     let again = store.dlq_list(&DlqFilter { rule: Some("perm".into()), ..DlqFilter::default() }).unwrap();
     assert_eq!(again.len(), 1);
@@ -240,7 +270,19 @@ fn dlq_command_lists_shows_redrives_and_purges() {
     assert_eq!(code, Some(0));
     let letters: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(letters.len(), 3);
-    for field in ["id", "rule", "target", "event", "input", "error_code", "error_message", "attempts", "first_attempt_at", "last_attempt_at", "exhausted"] {
+    for field in [
+        "id",
+        "rule",
+        "target",
+        "event",
+        "input",
+        "error_code",
+        "error_message",
+        "attempts",
+        "first_attempt_at",
+        "last_attempt_at",
+        "exhausted",
+    ] {
         assert!(letters[0].get(field).is_some(), "{field} missing: {}", letters[0]);
     }
     let mut ids: Vec<&str> = letters.iter().map(|l| l["event"]["id"].as_str().unwrap()).collect();

@@ -567,9 +567,16 @@ mod store {
         let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3;
         let (p50, p99, max) = (percentile(0.5), percentile(0.99), percentile(1.0));
 
-        let recorded = store.stats()?.pending;
         let expected = (args.events + paced_count) as u64;
         store.close();
+        drop(store);
+
+        // What a restart costs with that backlog: the open verifies every page and loads the queue.
+        let started = Instant::now();
+        let store = EmbeddedStore::open(&work.0.join("store"))?;
+        let reopen_ms = started.elapsed().as_secs_f64() * 1e3;
+        let recorded = store.stats()?.pending;
+        let file_bytes = std::fs::metadata(store.path()).map_or(0, |metadata| metadata.len());
         drop(store);
 
         // 3. The floor: append + fdatasync of a plain file in the same place, with the batches the
@@ -580,20 +587,28 @@ mod store {
         let single_writes = fsync_floor(&floor_path, args.event_bytes)?;
 
         let kb = |bytes: usize| format!("{:.0} KB", bytes as f64 / 1024.0);
-        let rows = [
-            ("durable appends, events/s", thousands(rate)),
-            ("commits", thousands(commits as f64)),
-            ("mean batch, events per commit", format!("{mean_batch:.1}")),
-            ("half-rate run, events/s offered", thousands(paced_count as f64 / paced_seconds)),
-            ("half-rate run, mean batch", format!("{:.1}", paced_count as f64 / paced_commits.max(1) as f64)),
-            ("accept-to-durable p50, ms", format!("{p50:.2}")),
-            ("accept-to-durable p99, ms", format!("{p99:.2}")),
-            ("accept-to-durable max, ms", format!("{max:.2}")),
-            (&*format!("floor: append + fdatasync of {}, writes/s", kb(batch * args.event_bytes)), thousands(floor_writes)),
-            ("floor: events/s in those writes", thousands(floor_writes * batch as f64)),
-            ("store / floor, events/s", format!("{:.2}", rate / (floor_writes * batch as f64))),
-            (&*format!("floor: append + fdatasync of {}, writes/s", kb(args.event_bytes)), thousands(single_writes)),
-            ("deliveries recorded", format!("{recorded} of {expected}")),
+        let rows: [(String, String); 15] = [
+            ("durable appends, events/s".into(), thousands(rate)),
+            ("commits".into(), thousands(commits as f64)),
+            ("mean batch, events per commit".into(), format!("{mean_batch:.1}")),
+            ("half-rate run, events/s offered".into(), thousands(paced_count as f64 / paced_seconds)),
+            ("half-rate run, mean batch".into(), format!("{:.1}", paced_count as f64 / paced_commits.max(1) as f64)),
+            ("accept-to-durable p50, ms".into(), format!("{p50:.2}")),
+            ("accept-to-durable p99, ms".into(), format!("{p99:.2}")),
+            ("accept-to-durable max, ms".into(), format!("{max:.2}")),
+            (
+                format!("floor: append + fdatasync of {}, writes/s", kb(batch * args.event_bytes)),
+                thousands(floor_writes),
+            ),
+            ("floor: events/s in those writes".into(), thousands(floor_writes * batch as f64)),
+            ("store / floor, events/s".into(), format!("{:.2}", rate / (floor_writes * batch as f64))),
+            (format!("floor: append + fdatasync of {}, writes/s", kb(args.event_bytes)), thousands(single_writes)),
+            (
+                "deliveries found after reopening".into(),
+                format!("{} of {}", thousands(recorded as f64), thousands(expected as f64)),
+            ),
+            ("file size, MB".into(), format!("{:.0}", file_bytes as f64 / 1e6)),
+            ("reopen (verify + load), ms".into(), format!("{reopen_ms:.0}")),
         ];
         println!("| figure | value |");
         println!("|---|---:|");

@@ -100,7 +100,8 @@ pub struct PurgeArgs {
 }
 
 pub(super) fn run(command: DlqCommand) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
     match command {
         DlqCommand::List(args) => {
             let store = open(&args.store)?;
@@ -113,7 +114,11 @@ pub(super) fn run(command: DlqCommand) -> anyhow::Result<ExitCode> {
                     writeln!(out, "{}", letter_json(letter))?;
                 }
             } else {
-                writeln!(out, "{:>8}  {:<24}  {:<24}  {:<20}  {:>8}  {:<24}  message", "id", "rule", "target", "error", "attempts", "dead-lettered")?;
+                writeln!(
+                    out,
+                    "{:>8}  {:<24}  {:<24}  {:<20}  {:>8}  {:<24}  message",
+                    "id", "rule", "target", "error", "attempts", "dead-lettered"
+                )?;
                 for l in &letters {
                     let message: String = l.error.message.lines().next().unwrap_or_default().chars().take(80).collect();
                     writeln!(
@@ -161,7 +166,9 @@ pub(super) fn run(command: DlqCommand) -> anyhow::Result<ExitCode> {
             }
             if !args.yes {
                 if !std::io::stdin().is_terminal() {
-                    bail!("purge deletes {count} dead letter(s) for good; pass --yes to confirm when not on a terminal");
+                    bail!(
+                        "purge deletes {count} dead letter(s) for good; pass --yes to confirm when not on a terminal"
+                    );
                 }
                 eprint!("Delete {count} dead letter(s) for good? [y/N] ");
                 let mut answer = String::new();
@@ -205,7 +212,8 @@ fn parse_time(text: &str) -> anyhow::Result<u64> {
     if let Ok(ms) = text.parse::<u64>() {
         return Ok(ms);
     }
-    crate::clock::parse_rfc3339_ms(text).with_context(|| format!("{text:?} is neither ms since the epoch nor an RFC 3339 time"))
+    crate::clock::parse_rfc3339_ms(text)
+        .with_context(|| format!("{text:?} is neither ms since the epoch nor an RFC 3339 time"))
 }
 
 fn time(ms: u64) -> String {
@@ -215,7 +223,8 @@ fn time(ms: u64) -> String {
 /// A dead letter with every field, the event as JSON and the input as text.
 pub fn letter_json(letter: &DeadLetter) -> Value {
     let d = &letter.delivery;
-    let event = serde_json::from_slice::<Value>(&d.new.event).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&d.new.event).into_owned()));
+    let event = serde_json::from_slice::<Value>(&d.new.event)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&d.new.event).into_owned()));
     json!({
         "id": letter.id,
         "rule": d.new.rule,

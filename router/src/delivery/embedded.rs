@@ -15,27 +15,35 @@
 //!
 //! Ids come from the two counters of `meta`, written in the transaction that uses them, so they
 //! only grow, across restarts too. Dead-letter ids follow the order letters were made, so id order
-//! is "oldest first".
+//! is "oldest first". A new delivery is due at its `ingested_at_ms`.
+//!
+//! Opening verifies the checksum of every page (redb may panic on a damaged file it trusts), which
+//! reads the whole file: about 0.75 s for 570 MB (300,000 pending 1 KB deliveries) here.
 //!
 //! # Writing
 //!
 //! A dedicated thread owns every write. Callers send it requests with a oneshot channel for the
 //! answer; it takes everything queued, applies it in one write transaction committed with
-//! `Durability::Immediate` (one fsync), then answers every request of the batch. A request that
-//! cannot apply (unknown id, corrupt record) gets its own error and changes nothing; a commit that
-//! fails answers the whole batch `Unavailable` and applies nothing of it. After an I/O error redb
-//! refuses further work until the database is reopened, so the writer reopens it (at its next
-//! batch, or within a second) and reloads the in-memory state from what is on disk. An fsync that
-//! failed may still have left its commit on disk; the reload then shows it, so an append answered
-//! `Unavailable` may be delivered anyway: at least once, as everywhere.
+//! `Durability::Immediate` (one fsync), then answers every request of the batch. Appends are
+//! encoded by the callers, so the writer's work is the inserts. `complete`, `retry` and
+//! `dead_letter` apply only to a leased delivery (`NotFound` otherwise, as the contract says).
+//!
+//! A request that cannot apply (unknown id, corrupt record) gets its own error and changes
+//! nothing; a commit that fails answers the whole batch `Unavailable` and applies nothing of it.
+//! After an I/O error redb refuses further work until the database is reopened, so the writer
+//! reopens it (at its next batch, or within a second) and reloads the in-memory state from what
+//! is on disk. An fsync that failed may still have left its commit on disk; the reload then shows
+//! it, so an append answered `Unavailable` may be delivered anyway: at least once, as everywhere.
 //!
 //! # Reading
 //!
 //! The queue of due deliveries is mirrored in memory (a `BTreeSet` of `(due_at_ms, id)`, loaded
 //! from `due` at open and updated by the writer after each commit), with the set of leased ids
 //! beside it, so `take_due` and `next_due_ms` need no index scan and never walk past leased
-//! entries. `take_due` then reads the records in a redb read transaction, as do the dead-letter
-//! queries. Leases live only in memory: after a restart every unfinished delivery is due again.
+//! entries (about 40 bytes of memory per pending delivery). `take_due` then reads the records in a
+//! redb read transaction, as do the dead-letter queries. Leases live only in memory: after a
+//! restart every unfinished delivery is due again. A record that cannot be decoded is reported
+//! once by `take_due` and then held back (leased) until a restart, so that it blocks nothing.
 
 mod codec;
 #[cfg(test)]
@@ -75,7 +83,8 @@ pub const FILE_NAME: &str = "deliveries.redb";
 
 /// At most this many requests share a transaction; more wait for the next one.
 const MAX_BATCH: usize = 16_384;
-/// redb's page cache. Deliveries are written once and read about once, so a big cache buys little.
+/// redb's page cache (its default is 1 GiB): deliveries are written once and read about once, so
+/// the store keeps it smaller.
 const CACHE_BYTES: usize = 256 << 20;
 /// How often the writer tries to reopen a database that failed, when no request makes it try.
 const RECOVERY_INTERVAL: Duration = Duration::from_secs(1);
@@ -145,10 +154,7 @@ impl Shared {
         match db.as_ref() {
             Some(db) => db.begin_read().map_err(|error| self.error(error)),
             None if self.closed.load(Ordering::Acquire) => Err(StoreError::Closed),
-            None => Err(StoreError::Unavailable(format!(
-                "{} failed and is being reopened",
-                self.path.display()
-            ))),
+            None => Err(StoreError::Unavailable(format!("{} failed and is being reopened", self.path.display()))),
         }
     }
 
@@ -171,8 +177,10 @@ impl Shared {
     }
 }
 
+/// Errors after which redb must be closed and reopened. (`DatabaseClosed` is not one: a reader meets
+/// it while the writer reopens or closes the file.)
 fn is_io(error: &redb::Error) -> bool {
-    matches!(error, redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::Backend(_) | redb::Error::DatabaseClosed)
+    matches!(error, redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::Backend(_))
 }
 
 fn store_error(path: &Path, error: redb::Error) -> StoreError {
@@ -274,10 +282,15 @@ fn load(db: &Database, queue: &mut Queue, ids: &mut Ids) -> Result<(), redb::Err
         let (key, _) = entry?;
         *dead_letters.entry(key.value().0.to_string()).or_insert(0) += 1;
     }
+    // Past the largest id in use too, so that a damaged counter cannot make an insert overwrite.
     let meta = txn.open_table(META)?;
     let stored = |name: &str| -> Result<u64, redb::Error> { Ok(meta.get(name)?.map_or(1, |value| value.value())) };
-    ids.next_delivery = ids.next_delivery.max(stored(NEXT_DELIVERY_ID)?);
-    ids.next_dead_letter = ids.next_dead_letter.max(stored(NEXT_DEAD_LETTER_ID)?);
+    let after_last = |table: &redb::ReadOnlyTable<u64, &'static [u8]>| -> Result<u64, redb::Error> {
+        Ok(table.last()?.map_or(1, |(id, _)| id.value().saturating_add(1)))
+    };
+    let letters = txn.open_table(DEAD_LETTERS)?;
+    ids.next_delivery = ids.next_delivery.max(stored(NEXT_DELIVERY_ID)?).max(after_last(&deliveries)?);
+    ids.next_dead_letter = ids.next_dead_letter.max(stored(NEXT_DEAD_LETTER_ID)?).max(after_last(&letters)?);
     *queue = Queue { due, leased, pending: deliveries.len()?, retrying, dead_letters };
     Ok(())
 }
@@ -387,6 +400,13 @@ impl Drop for EmbeddedStore {
 impl DeliveryStore for EmbeddedStore {
     fn append(&self, deliveries: Vec<NewDelivery>) -> StoreFuture<'_, Vec<u64>> {
         Box::pin(async move {
+            if deliveries.is_empty() {
+                return if self.shared.closed.load(Ordering::Acquire) {
+                    Err(StoreError::Closed)
+                } else {
+                    Ok(Vec::new())
+                };
+            }
             // Encoded here, on the caller's thread, to keep the writer's work to the inserts.
             let records = deliveries
                 .iter()
@@ -465,7 +485,9 @@ impl DeliveryStore for EmbeddedStore {
         let letters = txn.open_table(DEAD_LETTERS).map_err(|error| self.shared.error(error))?;
         let record = letters.get(id).map_err(|error| self.shared.error(error))?;
         record
-            .map(|record| codec::decode_dead_letter(id, record.value()).map_err(|reason| corrupt("dead letter", id, reason)))
+            .map(|record| {
+                codec::decode_dead_letter(id, record.value()).map_err(|reason| corrupt("dead letter", id, reason))
+            })
             .transpose()
     }
 
@@ -558,12 +580,35 @@ enum Request {
 /// A request and the channel for its answer.
 enum Op {
     /// `(due_at_ms, record)` per delivery, encoded by the caller.
-    Append { records: Vec<(u64, Vec<u8>)>, reply: Reply<Vec<u64>> },
-    Complete { id: u64, reply: Reply<()> },
-    Retry { id: u64, due_at_ms: u64, attempt: FailedAttempt, reply: Reply<()> },
-    DeadLetter { id: u64, info: DeadLetterInfo, now_ms: u64, reply: Reply<u64> },
-    Redrive { filter: DlqFilter, now_ms: u64, reply: Reply<usize> },
-    Purge { filter: DlqFilter, reply: Reply<usize> },
+    Append {
+        records: Vec<(u64, Vec<u8>)>,
+        reply: Reply<Vec<u64>>,
+    },
+    Complete {
+        id: u64,
+        reply: Reply<()>,
+    },
+    Retry {
+        id: u64,
+        due_at_ms: u64,
+        attempt: FailedAttempt,
+        reply: Reply<()>,
+    },
+    DeadLetter {
+        id: u64,
+        info: DeadLetterInfo,
+        now_ms: u64,
+        reply: Reply<u64>,
+    },
+    Redrive {
+        filter: DlqFilter,
+        now_ms: u64,
+        reply: Reply<usize>,
+    },
+    Purge {
+        filter: DlqFilter,
+        reply: Reply<usize>,
+    },
 }
 
 impl Op {
@@ -605,6 +650,13 @@ struct Delta {
     pending: i64,
     retrying: i64,
     dead_letters: HashMap<String, i64>,
+}
+
+impl Delta {
+    /// Whether the batch changed nothing: every change to a table is recorded here too.
+    fn is_empty(&self) -> bool {
+        self.due.is_empty() && self.released.is_empty() && self.dead_letters.is_empty()
+    }
 }
 
 /// The tables a batch writes.
@@ -702,6 +754,11 @@ impl Writer {
             let _ = txn.abort();
             return Err(self.fail(error));
         }
+        if delta.is_empty() {
+            // Only refusals (unknown ids, nothing matched): no need to write or wait for the disk.
+            let _ = txn.abort();
+            return Ok(());
+        }
         txn.commit().map_err(|error| self.fail(error.into()))?;
         self.ids = ids;
         self.shared.commits.fetch_add(1, Ordering::Relaxed);
@@ -742,7 +799,13 @@ impl Writer {
         }
     }
 
-    fn apply(&self, txn: &WriteTransaction, ops: &mut [Op], delta: &mut Delta, ids: &mut Ids) -> Result<(), redb::Error> {
+    fn apply(
+        &self,
+        txn: &WriteTransaction,
+        ops: &mut [Op],
+        delta: &mut Delta,
+        ids: &mut Ids,
+    ) -> Result<(), redb::Error> {
         let before = *ids;
         let mut tables = Tables {
             deliveries: txn.open_table(DELIVERIES)?,
@@ -903,7 +966,13 @@ fn record_attempt(delivery: &mut Delivery, attempt: &FailedAttempt) {
     delivery.last_error = Some(attempt.error.clone());
 }
 
-fn redrive(tables: &mut Tables<'_>, filter: &DlqFilter, now_ms: u64, delta: &mut Delta, ids: &mut Ids) -> Applied<usize> {
+fn redrive(
+    tables: &mut Tables<'_>,
+    filter: &DlqFilter,
+    now_ms: u64,
+    delta: &mut Delta,
+    ids: &mut Ids,
+) -> Applied<usize> {
     let letters = match select(&tables.letters, &tables.by_rule, filter)? {
         Ok(letters) => letters,
         Err(error) => return Ok(Err(error)),

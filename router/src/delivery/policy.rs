@@ -35,7 +35,12 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { maximum_retry_attempts: 185, maximum_event_age_seconds: 86_400, backoff_base_ms: 1_000, backoff_cap_ms: 600_000 }
+        RetryPolicy {
+            maximum_retry_attempts: 185,
+            maximum_event_age_seconds: 86_400,
+            backoff_base_ms: 1_000,
+            backoff_cap_ms: 600_000,
+        }
     }
 }
 
@@ -44,16 +49,25 @@ impl RetryPolicy {
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if self.maximum_retry_attempts > 185 {
-            problems.push(format!("maximum_retry_attempts is {}; it must be between 0 and 185", self.maximum_retry_attempts));
+            problems.push(format!(
+                "maximum_retry_attempts is {}; it must be between 0 and 185",
+                self.maximum_retry_attempts
+            ));
         }
         if !(60..=86_400).contains(&self.maximum_event_age_seconds) {
-            problems.push(format!("maximum_event_age_seconds is {}; it must be between 60 and 86400", self.maximum_event_age_seconds));
+            problems.push(format!(
+                "maximum_event_age_seconds is {}; it must be between 60 and 86400",
+                self.maximum_event_age_seconds
+            ));
         }
         if self.backoff_base_ms < MIN_DELAY_MS {
             problems.push(format!("backoff_base_ms is {}; it must be at least {MIN_DELAY_MS}", self.backoff_base_ms));
         }
         if self.backoff_cap_ms < self.backoff_base_ms {
-            problems.push(format!("backoff_cap_ms ({}) is below backoff_base_ms ({})", self.backoff_cap_ms, self.backoff_base_ms));
+            problems.push(format!(
+                "backoff_cap_ms ({}) is below backoff_base_ms ({})",
+                self.backoff_cap_ms, self.backoff_base_ms
+            ));
         }
         problems
     }
@@ -66,7 +80,14 @@ impl RetryPolicy {
 
     /// What to do after an attempt that failed. `attempts` counts the attempts made, this one
     /// included; `jitter` is uniform in [0, 1).
-    pub fn after_failure(&self, retryable: bool, attempts: u32, ingested_at_ms: u64, now_ms: u64, jitter: f64) -> Verdict {
+    pub fn after_failure(
+        &self,
+        retryable: bool,
+        attempts: u32,
+        ingested_at_ms: u64,
+        now_ms: u64,
+        jitter: f64,
+    ) -> Verdict {
         if !retryable {
             return Verdict::DeadLetter { exhausted: None };
         }
@@ -93,9 +114,13 @@ impl RetryPolicy {
 /// The decision after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    Retry { due_at_ms: u64 },
+    Retry {
+        due_at_ms: u64,
+    },
     /// `exhausted` is `None` for a permanent failure.
-    DeadLetter { exhausted: Option<Exhausted> },
+    DeadLetter {
+        exhausted: Option<Exhausted>,
+    },
 }
 
 /// The error code recorded for an outcome (dead letters, retry records, metrics).
@@ -135,7 +160,10 @@ impl Jitter {
 
     /// 64 uniform bits.
     pub fn next_u64(&self) -> u64 {
-        let mut z = self.state.fetch_add(0x9E37_79B9_7F4A_7C15, std::sync::atomic::Ordering::Relaxed).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self
+            .state
+            .fetch_add(0x9E37_79B9_7F4A_7C15, std::sync::atomic::Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
@@ -149,7 +177,12 @@ mod tests {
     const T0: u64 = 1_700_000_000_000;
 
     fn policy(retries: u32, age_s: u32) -> RetryPolicy {
-        RetryPolicy { maximum_retry_attempts: retries, maximum_event_age_seconds: age_s, backoff_base_ms: 1000, backoff_cap_ms: 60_000 }
+        RetryPolicy {
+            maximum_retry_attempts: retries,
+            maximum_event_age_seconds: age_s,
+            backoff_base_ms: 1000,
+            backoff_cap_ms: 60_000,
+        }
     }
 
     #[test]
@@ -197,7 +230,10 @@ mod tests {
                 match policy.after_failure(true, attempts, T0, T0, j) {
                     Verdict::Retry { due_at_ms } => {
                         let delay = due_at_ms - T0;
-                        assert!(delay >= MIN_DELAY_MS && delay <= policy.delay_bound_ms(attempts - 1), "{attempts}: {delay}");
+                        assert!(
+                            delay >= MIN_DELAY_MS && delay <= policy.delay_bound_ms(attempts - 1),
+                            "{attempts}: {delay}"
+                        );
                     }
                     Verdict::DeadLetter { exhausted } => {
                         assert_eq!(attempts, 186);
@@ -211,7 +247,12 @@ mod tests {
     #[test]
     fn policies_outside_eventbridge_bounds_are_refused() {
         assert!(RetryPolicy::default().problems().is_empty());
-        let bad = RetryPolicy { maximum_retry_attempts: 186, maximum_event_age_seconds: 59, backoff_base_ms: 5, backoff_cap_ms: 1 };
+        let bad = RetryPolicy {
+            maximum_retry_attempts: 186,
+            maximum_event_age_seconds: 59,
+            backoff_base_ms: 5,
+            backoff_cap_ms: 1,
+        };
         let problems = bad.problems();
         assert_eq!(problems.len(), 4, "{problems:?}");
         assert!(problems[0].contains("between 0 and 185"));

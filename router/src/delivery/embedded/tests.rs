@@ -75,7 +75,11 @@ fn take_due_leases_in_due_order_and_complete_removes() {
     let store = EmbeddedStore::open(dir.path()).expect("open");
     block_on(async {
         let ids = store
-            .append(vec![new_delivery("c", "r", "t", 300), new_delivery("a", "r", "t", 100), new_delivery("b", "r", "t", 200)])
+            .append(vec![
+                new_delivery("c", "r", "t", 300),
+                new_delivery("a", "r", "t", 100),
+                new_delivery("b", "r", "t", 200),
+            ])
             .await
             .expect("append");
         assert_eq!(ids.len(), 3);
@@ -192,10 +196,7 @@ fn dead_letter_moves_the_delivery_with_every_field_and_redrive_brings_it_back() 
         assert_eq!(store.redrive(filter.clone(), 5_000).await, Ok(1));
         assert_eq!(store.dlq_get(letter_id), Ok(None));
         assert_eq!(store.redrive(filter, 5_000).await, Ok(0), "redriving again moves nothing");
-        assert_eq!(
-            store.stats().expect("stats"),
-            StoreStats { pending: 1, retrying: 0, dead_letters: Vec::new() }
-        );
+        assert_eq!(store.stats().expect("stats"), StoreStats { pending: 1, retrying: 0, dead_letters: Vec::new() });
         assert_eq!(store.next_due_ms(), Some(5_000));
         let back = store.take_due(5_000, 10).expect("take_due");
         assert_eq!(back.len(), 1);
@@ -239,7 +240,8 @@ fn dead_letter_queries_filter_limit_and_purge() {
         assert_eq!(list(combined), [a]);
         assert_eq!(list(DlqFilter { rule: Some("orders".into()), limit: Some(1), ..DlqFilter::default() }), [a]);
 
-        let trap_orders = DlqFilter { rule: Some("orders".into()), error_code: Some("TRAP".into()), ..DlqFilter::default() };
+        let trap_orders =
+            DlqFilter { rule: Some("orders".into()), error_code: Some("TRAP".into()), ..DlqFilter::default() };
         assert_eq!(store.purge(trap_orders.clone()).await, Ok(2));
         assert_eq!(store.purge(trap_orders).await, Ok(0));
         assert_eq!(list(DlqFilter::default()), [a, c]);
@@ -272,7 +274,10 @@ fn a_reopened_store_has_unfinished_deliveries_due_again_and_keeps_ids_increasing
         })
     };
     let store = EmbeddedStore::open(dir.path()).expect("reopen");
-    assert_eq!(store.stats().expect("stats"), StoreStats { pending: 3, retrying: 1, dead_letters: vec![("r".into(), 1)] });
+    assert_eq!(
+        store.stats().expect("stats"),
+        StoreStats { pending: 3, retrying: 1, dead_letters: vec![("r".into(), 1)] }
+    );
     let due = store.take_due(10_000, 10).expect("take_due");
     assert_eq!(ids_of(&due), [ids[1], ids[3], ids[2]], "every unfinished delivery, leased or not, by due time");
     assert_eq!((due[2].attempts, due[2].due_at_ms), (1, 7_000));
@@ -327,7 +332,9 @@ fn an_unwritable_data_dir_is_unavailable_naming_the_path() {
     // A data directory whose database path is taken by a directory cannot be opened either.
     let taken = dir.path().join("taken");
     std::fs::create_dir_all(taken.join(FILE_NAME)).expect("a directory in the way");
-    assert!(matches!(EmbeddedStore::open(&taken), Err(StoreError::Unavailable(message)) if message.contains(FILE_NAME)));
+    assert!(
+        matches!(EmbeddedStore::open(&taken), Err(StoreError::Unavailable(message)) if message.contains(FILE_NAME))
+    );
 }
 
 #[test]
@@ -360,6 +367,26 @@ fn a_damaged_file_is_corrupt() {
         Err(StoreError::Corrupt(message)) => assert!(message.contains(FILE_NAME), "{message}"),
         other => panic!("expected Corrupt, got {other:?}"),
     }
+}
+
+#[test]
+fn a_corrupt_record_is_reported_once_and_does_not_block_the_queue() {
+    let dir = TempDir::new("corrupt-record");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    block_on(async {
+        let ids =
+            store.append(vec![new_delivery("a", "r", "t", 1), new_delivery("b", "r", "t", 2)]).await.expect("append");
+        {
+            let db = store.shared.db.read().expect("the lock");
+            let txn = db.as_ref().expect("open").begin_write().expect("a write transaction");
+            txn.open_table(DELIVERIES).expect("the table").insert(ids[0], &b"\x01garbage"[..]).expect("insert");
+            txn.commit().expect("commit");
+        }
+        assert!(matches!(store.take_due(10, 10), Err(StoreError::Corrupt(message)) if message.contains("delivery")));
+        assert_eq!(ids_of(&store.take_due(10, 10).expect("take_due")), [ids[1]]);
+        assert!(matches!(store.complete(ids[0]).await, Err(StoreError::Corrupt(_))));
+        store.complete(ids[1]).await.expect("complete");
+    });
 }
 
 #[test]
@@ -467,17 +494,18 @@ fn a_failed_commit_applies_nothing_and_the_store_recovers() {
     });
     let store = EmbeddedStore::open_with(dir.path(), opener).expect("open");
     block_on(async {
-        let ids = store
-            .append(vec![new_delivery("a", "r", "t", 1), new_delivery("b", "r", "t", 2)])
-            .await
-            .expect("append");
+        let ids =
+            store.append(vec![new_delivery("a", "r", "t", 1), new_delivery("b", "r", "t", 2)]).await.expect("append");
         let leased = store.take_due(1, 1).expect("take_due");
         assert_eq!(ids_of(&leased), [ids[0]]);
 
         fail.store(true, Ordering::Release);
         let (appended, completed) =
             tokio::join!(store.append(vec![new_delivery("c", "r", "t", 3)]), store.complete(ids[0]));
-        assert!(matches!(appended, Err(StoreError::Unavailable(ref message)) if message.contains("space")), "{appended:?}");
+        assert!(
+            matches!(appended, Err(StoreError::Unavailable(ref message)) if message.contains("space")),
+            "{appended:?}"
+        );
         assert!(matches!(completed, Err(StoreError::Unavailable(_))), "{completed:?}");
         assert!(matches!(store.append(vec![new_delivery("d", "r", "t", 4)]).await, Err(StoreError::Unavailable(_))));
 
