@@ -5,6 +5,8 @@
 wasmtime::component::bindgen!({
     path: "../sdk-guest/wit",
     world: "consumer",
+    // Key-value writes wait for a durable commit: asynchronous, so the wait yields to tokio.
+    imports: { "switchyard:consumer/kv": async },
     exports: { default: async },
 });
 

@@ -18,11 +18,15 @@ pub enum KvStoreError {
     Unavailable(String),
 }
 
-/// A store holding one map of keys to bytes per namespace (per consumer).
+/// A boxed future of a store write; it resolves when the write is durable (for a durable store).
+pub type KvFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, KvStoreError>> + Send + 'a>>;
+
+/// A store holding one map of keys to bytes per namespace (per consumer). Reads are synchronous;
+/// writes are futures, so a consumer waiting for a durable write does not block a thread.
 pub trait KvStore: Send + Sync + fmt::Debug {
     fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, KvStoreError>;
-    fn set(&self, namespace: &str, key: &str, value: &[u8]) -> Result<(), KvStoreError>;
-    fn delete(&self, namespace: &str, key: &str) -> Result<(), KvStoreError>;
+    fn set<'a>(&'a self, namespace: &'a str, key: &'a str, value: &'a [u8]) -> KvFuture<'a, ()>;
+    fn delete<'a>(&'a self, namespace: &'a str, key: &'a str) -> KvFuture<'a, ()>;
 }
 
 /// One consumer's view of a store: its namespace and nothing else.
@@ -45,12 +49,12 @@ impl KvHandle {
         self.store.get(&self.namespace, key)
     }
 
-    pub fn set(&self, key: &str, value: &[u8]) -> Result<(), KvStoreError> {
-        self.store.set(&self.namespace, key, value)
+    pub async fn set(&self, key: &str, value: &[u8]) -> Result<(), KvStoreError> {
+        self.store.set(&self.namespace, key, value).await
     }
 
-    pub fn delete(&self, key: &str) -> Result<(), KvStoreError> {
-        self.store.delete(&self.namespace, key)
+    pub async fn delete(&self, key: &str) -> Result<(), KvStoreError> {
+        self.store.delete(&self.namespace, key).await
     }
 }
 
@@ -154,12 +158,8 @@ impl MemoryKv {
     }
 }
 
-impl KvStore for MemoryKv {
-    fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, KvStoreError> {
-        Ok(self.data().get(namespace).and_then(|m| m.get(key)).cloned())
-    }
-
-    fn set(&self, namespace: &str, key: &str, value: &[u8]) -> Result<(), KvStoreError> {
+impl MemoryKv {
+    fn set_now(&self, namespace: &str, key: &str, value: &[u8]) -> Result<(), KvStoreError> {
         let mut data = self.data();
         let map = data.entry(namespace.to_owned()).or_default();
         if !map.contains_key(key) && map.len() >= self.max_entries {
@@ -169,11 +169,26 @@ impl KvStore for MemoryKv {
         Ok(())
     }
 
-    fn delete(&self, namespace: &str, key: &str) -> Result<(), KvStoreError> {
+    fn delete_now(&self, namespace: &str, key: &str) {
         if let Some(map) = self.data().get_mut(namespace) {
             map.remove(key);
         }
-        Ok(())
+    }
+}
+
+impl KvStore for MemoryKv {
+    fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, KvStoreError> {
+        Ok(self.data().get(namespace).and_then(|m| m.get(key)).cloned())
+    }
+
+    fn set<'a>(&'a self, namespace: &'a str, key: &'a str, value: &'a [u8]) -> KvFuture<'a, ()> {
+        let result = self.set_now(namespace, key, value);
+        Box::pin(std::future::ready(result))
+    }
+
+    fn delete<'a>(&'a self, namespace: &'a str, key: &'a str) -> KvFuture<'a, ()> {
+        self.delete_now(namespace, key);
+        Box::pin(std::future::ready(Ok(())))
     }
 }
 
@@ -192,18 +207,25 @@ fn from_hex(text: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
+    /// The memory store's futures are ready at once.
+    fn futures_lite_block_on<T>(future: KvFuture<'_, T>) -> Result<T, KvStoreError> {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(future)
+    }
+
     #[test]
     fn namespaces_are_separate_and_bounded() {
         let kv = Arc::new(MemoryKv::new(2));
         let a = KvHandle::new(kv.clone(), "a");
         let b = KvHandle::new(kv.clone(), "b");
-        a.set("k", b"1").unwrap();
+        let run = |f: KvFuture<'_, ()>| futures_lite_block_on(f);
+        run(kv.set("a", "k", b"1")).unwrap();
         assert_eq!(b.get("k").unwrap(), None);
-        a.set("k2", b"2").unwrap();
-        assert!(matches!(a.set("k3", b"3"), Err(KvStoreError::Full(_))));
-        a.set("k", b"overwrite is fine when full").unwrap();
-        a.delete("k2").unwrap();
-        a.set("k3", b"3").unwrap();
+        run(kv.set("a", "k2", b"2")).unwrap();
+        assert!(matches!(run(kv.set("a", "k3", b"3")), Err(KvStoreError::Full(_))));
+        run(kv.set("a", "k", b"overwrite is fine when full")).unwrap();
+        run(kv.delete("a", "k2")).unwrap();
+        run(kv.set("a", "k3", b"3")).unwrap();
+        assert_eq!(a.get("k3").unwrap().as_deref(), Some(&b"3"[..]));
     }
 
     #[test]
@@ -212,8 +234,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("kv.json");
         let kv = MemoryKv::new(10);
-        kv.set("inventory", "stock/A-1", b"97").unwrap();
-        kv.set("inventory", "bin", &[0, 255]).unwrap();
+        kv.set_now("inventory", "stock/A-1", b"97").unwrap();
+        kv.set_now("inventory", "bin", &[0, 255]).unwrap();
         kv.save(&path).unwrap();
         let back = MemoryKv::load(&path, 10).unwrap();
         assert_eq!(back.entries("inventory"), kv.entries("inventory"));

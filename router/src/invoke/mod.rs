@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use self::engine::Allocator;
-pub use self::kv::{KvHandle, KvStore, MemoryKv};
+pub use self::kv::{KvFuture, KvHandle, KvStore, KvStoreError, MemoryKv};
 pub use self::load::{LoadError, LoadProblem};
 pub use self::outcome::{EmittedEvent, LogLevel, LogRecord, Outcome, OutcomeKind};
 pub use self::state::HostRule;

@@ -359,12 +359,12 @@ fn emit_problem(event: &emit::Event) -> Option<String> {
 }
 
 impl kv::Host for State {
-    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, kv::KvError> {
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, kv::KvError> {
         check_key(&key)?;
         self.kv()?.get(&key).map_err(kv_error)
     }
 
-    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), kv::KvError> {
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), kv::KvError> {
         check_key(&key)?;
         if value.len() > KV_MAX_VALUE {
             return Err(kv::KvError::TooLarge(format!(
@@ -372,12 +372,14 @@ impl kv::Host for State {
                 value.len()
             )));
         }
-        self.kv()?.set(&key, &value).map_err(kv_error)
+        let handle = self.kv()?.clone();
+        handle.set(&key, &value).await.map_err(kv_error)
     }
 
-    fn delete(&mut self, key: String) -> Result<(), kv::KvError> {
+    async fn delete(&mut self, key: String) -> Result<(), kv::KvError> {
         check_key(&key)?;
-        self.kv()?.delete(&key).map_err(kv_error)
+        let handle = self.kv()?.clone();
+        handle.delete(&key).await.map_err(kv_error)
     }
 }
 
