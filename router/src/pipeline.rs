@@ -303,6 +303,30 @@ impl Pipeline {
         &self.store
     }
 
+    /// Every metric in Prometheus text: the counters and the latency histogram, then gauges from the
+    /// store (deliveries pending, the retry queue's depth, dead letters per rule).
+    pub fn prometheus(&self) -> String {
+        let mut out = self.metrics.prometheus();
+        match self.store.stats() {
+            Ok(stats) => {
+                let gauge = |out: &mut String, name: &str, help: &str| {
+                    out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"))
+                };
+                gauge(&mut out, "switchyard_pending_deliveries", "Deliveries recorded and not finished");
+                out.push_str(&format!("switchyard_pending_deliveries {}\n", stats.pending));
+                gauge(&mut out, "switchyard_retry_queue_depth", "Pending deliveries with at least one failed attempt");
+                out.push_str(&format!("switchyard_retry_queue_depth {}\n", stats.retrying));
+                gauge(&mut out, "switchyard_dead_letters", "Dead letters kept, per rule");
+                for (rule, count) in &stats.dead_letters {
+                    let rule = rule.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+                    out.push_str(&format!("switchyard_dead_letters{{rule=\"{rule}\"}} {count}\n"));
+                }
+            }
+            Err(error) => tracing::warn!(target: "switchyard::delivery", "store statistics unavailable: {error}"),
+        }
+        out
+    }
+
     /// Replaces the rules. Deliveries already recorded for rules or targets that no longer exist
     /// are dead-lettered with `NO_RESOURCE` when they come due, never dropped.
     pub fn replace_routes(&self, routes: Routes) {

@@ -133,6 +133,11 @@ fn failures_are_retried_then_dead_lettered_with_everything_kept() {
     let letters = store.dlq_list(&DlqFilter::default()).unwrap();
     assert_eq!(letters.len(), 3, "{letters:#?}");
     let by_rule = |rule: &str| letters.iter().find(|l| l.delivery.new.rule == rule).unwrap();
+    let metrics = pipeline.prometheus();
+    assert!(metrics.contains("switchyard_dead_letters{rule=\"retry\"} 1"), "{metrics}");
+    assert!(metrics.contains("switchyard_invocations_sent_to_dlq_total 3"), "{metrics}");
+    assert!(metrics.contains("switchyard_retry_invocation_attempts_total 2"), "{metrics}");
+    assert!(metrics.contains("switchyard_retry_queue_depth 0"), "{metrics}");
     let retry = by_rule("retry");
     assert_eq!(
         (retry.error.code.as_str(), retry.delivery.attempts, retry.exhausted),
