@@ -12,6 +12,8 @@
 //! | `dead_letters` | dead-letter id `u64` | dead-letter record (holds the delivery as it failed) |
 //! | `dead_letters_by_rule` | `(rule &str, dead-letter id u64)` | `()` |
 //! | `meta` | name `&str` | `u64`: `format` (1), `next_delivery_id`, `next_dead_letter_id` |
+//! | `kv` | `(namespace &str, key &str)` | the value's bytes |
+//! | `kv_counts` | namespace `&str` | `u64`: the keys it holds in `kv` (no row when none) |
 //!
 //! Ids come from the two counters of `meta`, written in the transaction that uses them, so they
 //! only grow, across restarts too. Dead-letter ids follow the order letters were made, so id order
@@ -44,6 +46,17 @@
 //! redb read transaction, as do the dead-letter queries. Leases live only in memory: after a
 //! restart every unfinished delivery is due again. A record that cannot be decoded is reported
 //! once by `take_due` and then held back (leased) until a restart, so that it blocks nothing.
+//!
+//! # Key-value store
+//!
+//! The store is also the Wasm consumers' durable [`KvStore`](crate::invoke::KvStore): one
+//! namespace per consumer in `kv`. `get` reads in a read transaction; `set` and `delete` are
+//! writer requests like the others, so they share the group commit (and its fsync) with the
+//! deliveries, and resolve once durable. A namespace holds at most
+//! [`set_kv_max_entries`](EmbeddedStore::set_kv_max_entries) keys (10,000 by default): `kv_counts`
+//! keeps each namespace's count in the same transactions as `kv`, so a set of a new key into a
+//! full namespace is refused `Full` with no scan, while overwriting a key is always allowed.
+//! Deleting a missing key changes nothing and succeeds without a commit.
 
 mod codec;
 #[cfg(test)]
@@ -51,7 +64,7 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -61,6 +74,8 @@ use redb::{
     TableDefinition, WriteTransaction,
 };
 use tokio::sync::oneshot;
+
+use crate::invoke::kv::{DEFAULT_MAX_ENTRIES, KvFuture, KvStore, KvStoreError};
 
 use super::store::{
     DeadLetter, DeadLetterInfo, Delivery, DeliveryStore, DlqFilter, FailedAttempt, NewDelivery, StoreError,
@@ -72,6 +87,8 @@ const DUE: TableDefinition<(u64, u64), u32> = TableDefinition::new("due");
 const DEAD_LETTERS: TableDefinition<u64, &[u8]> = TableDefinition::new("dead_letters");
 const DEAD_LETTERS_BY_RULE: TableDefinition<(&str, u64), ()> = TableDefinition::new("dead_letters_by_rule");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const KV: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("kv");
+const KV_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("kv_counts");
 
 const FORMAT_KEY: &str = "format";
 const FORMAT: u64 = 1;
@@ -119,6 +136,8 @@ struct Shared {
     /// Set by whoever meets an I/O error: the writer reopens the database.
     needs_reopen: AtomicBool,
     commits: AtomicU64,
+    /// Keys a key-value namespace may hold.
+    kv_max_entries: AtomicUsize,
 }
 
 /// The in-memory view of the queue; the writer changes it only after a commit.
@@ -237,6 +256,8 @@ fn init(db: &Database, path: &Path) -> Result<(), StoreError> {
         txn.open_table(DUE).map_err(|e| error(e.into()))?;
         txn.open_table(DEAD_LETTERS).map_err(|e| error(e.into()))?;
         txn.open_table(DEAD_LETTERS_BY_RULE).map_err(|e| error(e.into()))?;
+        txn.open_table(KV).map_err(|e| error(e.into()))?;
+        txn.open_table(KV_COUNTS).map_err(|e| error(e.into()))?;
         let mut meta = txn.open_table(META).map_err(|e| error(e.into()))?;
         let format = meta.get(FORMAT_KEY).map_err(|e| error(e.into()))?.map(|format| format.value());
         match format {
@@ -318,6 +339,7 @@ impl EmbeddedStore {
             closed: AtomicBool::new(false),
             needs_reopen: AtomicBool::new(false),
             commits: AtomicU64::new(0),
+            kv_max_entries: AtomicUsize::new(DEFAULT_MAX_ENTRIES),
         });
         let (requests, receiver) = mpsc::channel();
         let writer = Writer { shared: shared.clone(), requests: receiver, opener, ids };
@@ -336,6 +358,12 @@ impl EmbeddedStore {
     /// Write transactions committed since the store was opened.
     pub fn commits(&self) -> u64 {
         self.shared.commits.load(Ordering::Relaxed)
+    }
+
+    /// Sets how many keys a key-value namespace may hold (10,000 unless set), for the sets that
+    /// follow. A namespace already holding more keeps them, but takes no new key until it is below.
+    pub fn set_kv_max_entries(&self, max_entries: usize) {
+        self.shared.kv_max_entries.store(max_entries, Ordering::Relaxed);
     }
 
     /// Finishes the queued work, stops the writer and closes the file. Later requests answer
@@ -512,6 +540,34 @@ impl DeliveryStore for EmbeddedStore {
     }
 }
 
+/// A store error as the key-value capability reports it.
+fn kv_error(error: StoreError) -> KvStoreError {
+    KvStoreError::Unavailable(error.to_string())
+}
+
+impl KvStore for EmbeddedStore {
+    fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, KvStoreError> {
+        let txn = self.shared.begin_read().map_err(kv_error)?;
+        let table = txn.open_table(KV).map_err(|error| kv_error(self.shared.error(error)))?;
+        let value = table.get((namespace, key)).map_err(|error| kv_error(self.shared.error(error)))?;
+        Ok(value.map(|value| value.value().to_vec()))
+    }
+
+    fn set<'a>(&'a self, namespace: &'a str, key: &'a str, value: &'a [u8]) -> KvFuture<'a, ()> {
+        Box::pin(async move {
+            let (namespace, key, value) = (namespace.to_owned(), key.to_owned(), value.to_vec());
+            self.call(|reply| Op::KvSet { namespace, key, value, reply }).await.map_err(kv_error)?
+        })
+    }
+
+    fn delete<'a>(&'a self, namespace: &'a str, key: &'a str) -> KvFuture<'a, ()> {
+        Box::pin(async move {
+            let (namespace, key) = (namespace.to_owned(), key.to_owned());
+            self.call(|reply| Op::KvDelete { namespace, key, reply }).await.map_err(kv_error)
+        })
+    }
+}
+
 /// The dead letters that `filter` picks, oldest first, from a read or a write transaction's tables.
 /// The outer error is redb's; the inner one a record that cannot be decoded.
 fn select(
@@ -609,6 +665,18 @@ enum Op {
         filter: DlqFilter,
         reply: Reply<usize>,
     },
+    /// The inner result is the namespace's refusal (`Full`).
+    KvSet {
+        namespace: String,
+        key: String,
+        value: Vec<u8>,
+        reply: Reply<Result<(), KvStoreError>>,
+    },
+    KvDelete {
+        namespace: String,
+        key: String,
+        reply: Reply<()>,
+    },
 }
 
 impl Op {
@@ -619,6 +687,8 @@ impl Op {
             Op::Complete { reply, .. } | Op::Retry { reply, .. } => reply.send(failure),
             Op::DeadLetter { reply, .. } => reply.send(failure),
             Op::Redrive { reply, .. } | Op::Purge { reply, .. } => reply.send(failure),
+            Op::KvSet { reply, .. } => reply.send(failure),
+            Op::KvDelete { reply, .. } => reply.send(failure),
         }
     }
 }
@@ -650,12 +720,14 @@ struct Delta {
     pending: i64,
     retrying: i64,
     dead_letters: HashMap<String, i64>,
+    /// Key-value entries set or deleted (nothing to publish, but something to commit).
+    kv_changes: usize,
 }
 
 impl Delta {
     /// Whether the batch changed nothing: every change to a table is recorded here too.
     fn is_empty(&self) -> bool {
-        self.due.is_empty() && self.released.is_empty() && self.dead_letters.is_empty()
+        self.due.is_empty() && self.released.is_empty() && self.dead_letters.is_empty() && self.kv_changes == 0
     }
 }
 
@@ -665,6 +737,8 @@ struct Tables<'txn> {
     due: redb::Table<'txn, (u64, u64), u32>,
     letters: redb::Table<'txn, u64, &'static [u8]>,
     by_rule: redb::Table<'txn, (&'static str, u64), ()>,
+    kv: redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
+    kv_counts: redb::Table<'txn, &'static str, u64>,
 }
 
 /// An op's own outcome inside a batch (`Ok(Err(..))`) or a redb error that fails the whole batch.
@@ -812,7 +886,10 @@ impl Writer {
             due: txn.open_table(DUE)?,
             letters: txn.open_table(DEAD_LETTERS)?,
             by_rule: txn.open_table(DEAD_LETTERS_BY_RULE)?,
+            kv: txn.open_table(KV)?,
+            kv_counts: txn.open_table(KV_COUNTS)?,
         };
+        let kv_max_entries = self.shared.kv_max_entries.load(Ordering::Relaxed);
         for op in ops.iter_mut() {
             match op {
                 Op::Append { records, reply } => {
@@ -839,6 +916,13 @@ impl Writer {
                     reply.result = Some(redrive(&mut tables, filter, *now_ms, delta, ids)?);
                 }
                 Op::Purge { filter, reply } => reply.result = Some(purge(&mut tables, filter, delta)?),
+                Op::KvSet { namespace, key, value, reply } => {
+                    reply.result = Some(Ok(kv_set(&mut tables, namespace, key, value, kv_max_entries, delta)?));
+                }
+                Op::KvDelete { namespace, key, reply } => {
+                    kv_delete(&mut tables, namespace, key, delta)?;
+                    reply.result = Some(Ok(()));
+                }
             }
         }
         if *ids != before {
@@ -1012,4 +1096,40 @@ fn purge(tables: &mut Tables<'_>, filter: &DlqFilter, delta: &mut Delta) -> Appl
         *delta.dead_letters.entry(rule.to_string()).or_insert(0) -= 1;
     }
     Ok(Ok(letters.len()))
+}
+
+/// Sets a key-value entry, counting a new key into its namespace; `Full` if that has no room.
+fn kv_set(
+    tables: &mut Tables<'_>,
+    namespace: &str,
+    key: &str,
+    value: &[u8],
+    max_entries: usize,
+    delta: &mut Delta,
+) -> Result<Result<(), KvStoreError>, redb::Error> {
+    if tables.kv.get((namespace, key))?.is_none() {
+        let count = tables.kv_counts.get(namespace)?.map_or(0, |count| count.value());
+        if count >= u64::try_from(max_entries).unwrap_or(u64::MAX) {
+            return Ok(Err(KvStoreError::Full(format!("the store holds at most {max_entries} keys"))));
+        }
+        tables.kv_counts.insert(namespace, count + 1)?;
+    }
+    tables.kv.insert((namespace, key), value)?;
+    delta.kv_changes += 1;
+    Ok(Ok(()))
+}
+
+/// Deletes a key-value entry, if there is one, and uncounts it.
+fn kv_delete(tables: &mut Tables<'_>, namespace: &str, key: &str, delta: &mut Delta) -> Result<(), redb::Error> {
+    if tables.kv.remove((namespace, key))?.is_none() {
+        return Ok(());
+    }
+    let count = tables.kv_counts.get(namespace)?.map_or(0, |count| count.value());
+    if count <= 1 {
+        tables.kv_counts.remove(namespace)?;
+    } else {
+        tables.kv_counts.insert(namespace, count - 1)?;
+    }
+    delta.kv_changes += 1;
+    Ok(())
 }

@@ -11,6 +11,7 @@ use redb::{BackendError, StorageBackend};
 
 use super::*;
 use crate::delivery::store::{AttemptError, Exhausted};
+use crate::invoke::KvHandle;
 
 /// A directory under the system's temp dir, removed when dropped.
 struct TempDir(PathBuf);
@@ -474,12 +475,10 @@ impl StorageBackend for Faulty {
     }
 }
 
-#[test]
-fn a_failed_commit_applies_nothing_and_the_store_recovers() {
-    let dir = TempDir::new("faulty");
-    let fail = Arc::new(AtomicBool::new(false));
-    let opener_fail = fail.clone();
-    let opener: Opener = Box::new(move |path: &Path| {
+/// Opens the file on a [`Faulty`] backend that fails while `fail` is set.
+fn faulty_opener(fail: &Arc<AtomicBool>) -> Opener {
+    let fail = fail.clone();
+    Box::new(move |path: &Path| {
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -489,10 +488,16 @@ fn a_failed_commit_applies_nothing_and_the_store_recovers() {
             .map_err(|error| StoreError::Unavailable(error.to_string()))?;
         let inner = FileBackend::new(file).map_err(|error| open_error(path, error))?;
         redb::Builder::new()
-            .create_with_backend(Faulty { inner, fail: opener_fail.clone() })
+            .create_with_backend(Faulty { inner, fail: fail.clone() })
             .map_err(|error| open_error(path, error))
-    });
-    let store = EmbeddedStore::open_with(dir.path(), opener).expect("open");
+    })
+}
+
+#[test]
+fn a_failed_commit_applies_nothing_and_the_store_recovers() {
+    let dir = TempDir::new("faulty");
+    let fail = Arc::new(AtomicBool::new(false));
+    let store = EmbeddedStore::open_with(dir.path(), faulty_opener(&fail)).expect("open");
     block_on(async {
         let ids =
             store.append(vec![new_delivery("a", "r", "t", 1), new_delivery("b", "r", "t", 2)]).await.expect("append");
@@ -519,4 +524,210 @@ fn a_failed_commit_applies_nothing_and_the_store_recovers() {
         assert_eq!(events, ["b", "e"]);
         assert_eq!(store.stats().expect("stats").pending, 2);
     });
+}
+
+/// How many rows `kv` holds for `namespace`, and what `kv_counts` says, read straight from the file.
+fn kv_rows(store: &EmbeddedStore, namespace: &str) -> (u64, Option<u64>) {
+    let db = store.shared.db.read().expect("the lock");
+    let txn = db.as_ref().expect("open").begin_read().expect("a read transaction");
+    let kv = txn.open_table(KV).expect("kv");
+    let rows = kv
+        .range((namespace, "")..)
+        .expect("a range")
+        .take_while(|entry| entry.as_ref().expect("an entry").0.value().0 == namespace)
+        .count();
+    let count = txn.open_table(KV_COUNTS).expect("kv_counts").get(namespace).expect("get").map(|c| c.value());
+    (rows as u64, count)
+}
+
+#[test]
+fn kv_set_get_overwrite_and_delete() {
+    let dir = TempDir::new("kv");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    block_on(async {
+        assert_eq!(store.get("inventory", "stock/A-1"), Ok(None));
+        store.set("inventory", "stock/A-1", b"97").await.expect("set");
+        store.set("inventory", "empty", b"").await.expect("set an empty value");
+        store.set("inventory", "bin", &[0, 255, 0]).await.expect("set");
+        assert_eq!(store.get("inventory", "stock/A-1"), Ok(Some(b"97".to_vec())));
+        assert_eq!(store.get("inventory", "empty"), Ok(Some(Vec::new())), "an empty value is not a missing one");
+        assert_eq!(store.get("inventory", "bin"), Ok(Some(vec![0, 255, 0])));
+        store.set("inventory", "stock/A-1", b"96").await.expect("overwrite");
+        assert_eq!(store.get("inventory", "stock/A-1"), Ok(Some(b"96".to_vec())));
+        assert_eq!(kv_rows(&store, "inventory"), (3, Some(3)), "an overwrite is not a new key");
+
+        store.delete("inventory", "stock/A-1").await.expect("delete");
+        assert_eq!(store.get("inventory", "stock/A-1"), Ok(None));
+        assert_eq!(kv_rows(&store, "inventory"), (2, Some(2)));
+        let commits = store.commits();
+        store.delete("inventory", "stock/A-1").await.expect("deleting a missing key is fine");
+        store.delete("nobody", "nothing").await.expect("so is a missing namespace");
+        assert_eq!(store.commits(), commits, "deleting nothing writes nothing");
+        store.delete("inventory", "empty").await.expect("delete");
+        store.delete("inventory", "bin").await.expect("delete");
+        assert_eq!(kv_rows(&store, "inventory"), (0, None), "an empty namespace has no count row");
+    });
+    // The key-value store beside the deliveries changes none of their figures.
+    assert_eq!(store.stats().expect("stats"), StoreStats::default());
+}
+
+#[test]
+fn kv_namespaces_are_separate() {
+    let dir = TempDir::new("kv-namespaces");
+    let store: Arc<dyn KvStore> = Arc::new(EmbeddedStore::open(dir.path()).expect("open"));
+    let a = KvHandle::new(store.clone(), "a");
+    let b = KvHandle::new(store.clone(), "b");
+    // A namespace that is a prefix of another's, or a key spanning the boundary, stays apart.
+    let ab = KvHandle::new(store.clone(), "a\u{0}b");
+    block_on(async {
+        a.set("k", b"from a").await.expect("set");
+        assert_eq!(b.get("k"), Ok(None));
+        b.set("k", b"from b").await.expect("set");
+        ab.set("k", b"from a\\0b").await.expect("set");
+        store.set("a", "b\u{0}k", b"a's key").await.expect("set");
+        assert_eq!(a.get("k"), Ok(Some(b"from a".to_vec())));
+        assert_eq!(b.get("k"), Ok(Some(b"from b".to_vec())));
+        assert_eq!(ab.get("k"), Ok(Some(b"from a\\0b".to_vec())));
+        b.delete("k").await.expect("delete");
+        assert_eq!(b.get("k"), Ok(None));
+        assert_eq!(a.get("k"), Ok(Some(b"from a".to_vec())));
+    });
+}
+
+#[test]
+fn kv_namespaces_hold_at_most_max_entries() {
+    let dir = TempDir::new("kv-limit");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    assert_eq!(store.shared.kv_max_entries.load(Ordering::Relaxed), crate::invoke::kv::DEFAULT_MAX_ENTRIES);
+    store.set_kv_max_entries(2);
+    block_on(async {
+        store.set("a", "k1", b"1").await.expect("set");
+        store.set("a", "k2", b"2").await.expect("set");
+        assert_eq!(store.set("a", "k3", b"3").await, Err(KvStoreError::Full("the store holds at most 2 keys".into())));
+        assert_eq!(store.get("a", "k3"), Ok(None));
+        store.set("a", "k1", b"overwrite is fine when full").await.expect("overwrite");
+        store.set("b", "k3", b"another namespace has its own room").await.expect("set");
+
+        store.delete("a", "k2").await.expect("delete");
+        store.set("a", "k3", b"3").await.expect("a delete frees a slot");
+        assert!(matches!(store.set("a", "k4", b"4").await, Err(KvStoreError::Full(_))));
+
+        // Sets in one batch count each other: of two new keys for the last slot, one is refused.
+        store.delete("a", "k3").await.expect("delete");
+        let (x, y) = tokio::join!(store.set("a", "x", b"x"), store.set("a", "y", b"y"));
+        assert!(matches!((&x, &y), (Ok(()), Err(KvStoreError::Full(_))) | (Err(KvStoreError::Full(_)), Ok(()))));
+        assert_eq!(kv_rows(&store, "a"), (2, Some(2)));
+
+        // A smaller limit keeps what is there and takes nothing new; a larger one makes room.
+        store.set_kv_max_entries(1);
+        store.set("a", "k1", b"still an overwrite").await.expect("overwrite");
+        assert!(matches!(store.set("b", "k4", b"4").await, Err(KvStoreError::Full(m)) if m.contains("at most 1 keys")));
+        store.set_kv_max_entries(3);
+        store.set("a", "k4", b"4").await.expect("set");
+        assert_eq!(kv_rows(&store, "a"), (3, Some(3)));
+    });
+}
+
+#[test]
+fn kv_entries_and_counts_survive_reopen() {
+    let dir = TempDir::new("kv-reopen");
+    {
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        store.set_kv_max_entries(3);
+        block_on(async {
+            store.set("inventory", "a", b"1").await.expect("set");
+            store.set("inventory", "b", b"2").await.expect("set");
+            store.set("inventory", "c", b"3").await.expect("set");
+            store.delete("inventory", "b").await.expect("delete");
+            store.set("other", "a", b"other").await.expect("set");
+        });
+    }
+    let store = EmbeddedStore::open(dir.path()).expect("reopen");
+    store.set_kv_max_entries(3);
+    assert_eq!(store.get("inventory", "a"), Ok(Some(b"1".to_vec())));
+    assert_eq!(store.get("inventory", "b"), Ok(None));
+    assert_eq!(store.get("inventory", "c"), Ok(Some(b"3".to_vec())));
+    assert_eq!(store.get("other", "a"), Ok(Some(b"other".to_vec())));
+    block_on(async {
+        store.set("inventory", "d", b"4").await.expect("the third key");
+        assert!(matches!(store.set("inventory", "e", b"5").await, Err(KvStoreError::Full(_))), "the count was kept");
+    });
+}
+
+#[test]
+fn concurrent_kv_sets_share_commits_with_each_other_and_with_deliveries() {
+    let dir = TempDir::new("kv-group");
+    let store = Arc::new(EmbeddedStore::open(dir.path()).expect("open"));
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).build().expect("a runtime");
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..2_000)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let namespace = format!("consumer-{}", n % 7);
+                    store.set(&namespace, &format!("key-{n}"), n.to_string().as_bytes()).await?;
+                    if n % 10 == 0 {
+                        // Deliveries go through the same writer and the same commits.
+                        store
+                            .append(vec![new_delivery(&n.to_string(), "r", "t", n)])
+                            .await
+                            .map_err(|error| KvStoreError::Unavailable(error.to_string()))?;
+                    }
+                    Ok::<(), KvStoreError>(())
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("the task").expect("set");
+        }
+    });
+    let commits = store.commits();
+    assert!(commits * 10 <= 2_200, "{commits} commits for 2000 sets and 200 appends");
+    for n in 0..2_000u64 {
+        let namespace = format!("consumer-{}", n % 7);
+        assert_eq!(store.get(&namespace, &format!("key-{n}")), Ok(Some(n.to_string().into_bytes())));
+    }
+    assert_eq!(store.stats().expect("stats").pending, 200);
+    let counts: u64 = (0..7).map(|n| kv_rows(&store, &format!("consumer-{n}")).1.unwrap_or(0)).sum();
+    assert_eq!(counts, 2_000);
+}
+
+#[test]
+fn a_failed_kv_commit_is_unavailable_and_applies_nothing() {
+    let dir = TempDir::new("kv-faulty");
+    let fail = Arc::new(AtomicBool::new(false));
+    let store = EmbeddedStore::open_with(dir.path(), faulty_opener(&fail)).expect("open");
+    store.set_kv_max_entries(2);
+    block_on(async {
+        store.set("a", "k1", b"1").await.expect("set");
+
+        fail.store(true, Ordering::Release);
+        let (set, deleted) = tokio::join!(store.set("a", "k2", b"2"), store.delete("a", "k1"));
+        assert!(matches!(set, Err(KvStoreError::Unavailable(ref message)) if message.contains("space")), "{set:?}");
+        assert!(matches!(deleted, Err(KvStoreError::Unavailable(_))), "{deleted:?}");
+
+        fail.store(false, Ordering::Release);
+        // Reads may be refused until the writer has reopened the file, at its next batch (or second).
+        store.delete("a", "missing").await.expect("a write after recovery");
+        assert_eq!(store.get("a", "k1"), Ok(Some(b"1".to_vec())), "the failed delete did not apply");
+        assert_eq!(store.get("a", "k2"), Ok(None), "nor the failed set");
+        // Nor their counts: exactly one more key fits.
+        store.set("a", "k2", b"2").await.expect("set after recovery");
+        assert!(matches!(store.set("a", "k3", b"3").await, Err(KvStoreError::Full(_))));
+    });
+}
+
+#[test]
+fn a_closed_store_answers_kv_unavailable() {
+    let dir = TempDir::new("kv-closed");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    block_on(async {
+        store.set("a", "k", b"v").await.expect("set");
+        store.close();
+        assert!(matches!(store.get("a", "k"), Err(KvStoreError::Unavailable(m)) if m.contains("closed")));
+        assert!(matches!(store.set("a", "k", b"w").await, Err(KvStoreError::Unavailable(m)) if m.contains("closed")));
+        assert!(matches!(store.delete("a", "k").await, Err(KvStoreError::Unavailable(_))));
+    });
+    let store = EmbeddedStore::open(dir.path()).expect("reopen");
+    assert_eq!(store.get("a", "k"), Ok(Some(b"v".to_vec())));
 }
