@@ -519,6 +519,25 @@ mod cli {
         }
         let saved: Value = serde_json::from_slice(&std::fs::read(&kv_file).unwrap()).unwrap();
         assert_eq!(saved["echo"]["count"], "2");
+        // The router's durable store, in a data directory, does the same.
+        let data_dir = dir.join("data");
+        let data_path = data_dir.display().to_string();
+        for expected in [1, 2, 3] {
+            let args = [
+                "--module",
+                &module("c_echo"),
+                "--event",
+                &event_path,
+                "--config",
+                "kv=1",
+                "--data-dir",
+                &data_path,
+                "--target",
+                "echo",
+            ];
+            let result = line(&invoke(&args, b""));
+            assert_eq!(result["emitted"][0]["detail"]["count"], expected, "{result}");
+        }
 
         // HTTP only to hosts given with --allow-http.
         let server = HttpStub::start(200);

@@ -10,7 +10,8 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use crate::invoke::{
-    AllocationMode, Delivery, Grants, Host, HostConfig, HostRule, KvHandle, Limits, MemoryKv, Outcome, TargetSpec, kv,
+    AllocationMode, Delivery, Grants, Host, HostConfig, HostRule, KvHandle, KvStore, Limits, MemoryKv, Outcome,
+    TargetSpec, kv,
 };
 
 /// Runs one delivery through a consumer component and prints one JSON line:
@@ -52,6 +53,9 @@ pub struct InvokeArgs {
     /// Grant a key-value store kept in FILE (JSON, created if missing, saved after the delivery).
     #[arg(long, value_name = "FILE")]
     kv_file: Option<PathBuf>,
+    /// Grant the durable key-value store of a router data directory (the namespace is --target).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["kv", "kv_file"])]
+    data_dir: Option<PathBuf>,
     /// Refuse the module unless its sha256 is this (64 hex digits).
     #[arg(long, value_name = "HEX")]
     sha256: Option<String>,
@@ -101,12 +105,16 @@ pub(super) fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
         .map(|h| HostRule::parse(h))
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
-    let store = match &args.kv_file {
+    let memory = match &args.kv_file {
         Some(path) => Some(Arc::new(MemoryKv::load(path, kv::DEFAULT_MAX_ENTRIES).map_err(anyhow::Error::msg)?)),
         None if args.kv => Some(Arc::new(MemoryKv::default())),
         None => None,
     };
-    let grants = Grants { http, kv: store.clone().map(|s| KvHandle::new(s, &args.target)) };
+    let store: Option<Arc<dyn KvStore>> = match &args.data_dir {
+        Some(dir) => Some(Arc::new(crate::delivery::embedded::EmbeddedStore::open(dir)?)),
+        None => memory.clone().map(|m| m as Arc<dyn KvStore>),
+    };
+    let grants = Grants { http, kv: store.map(|s| KvHandle::new(s, &args.target)) };
     let limits = Limits {
         timeout: Duration::from_millis(args.timeout_ms),
         memory_bytes: args.memory_mb << 20,
@@ -131,7 +139,7 @@ pub(super) fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
     let outcome = runtime.block_on(consumer.invoke(&target, delivery));
-    if let (Some(path), Some(store)) = (&args.kv_file, &store) {
+    if let (Some(path), Some(store)) = (&args.kv_file, &memory) {
         store.save(path).map_err(anyhow::Error::msg)?;
     }
     println!("{}", outcome_json(&outcome));
