@@ -138,6 +138,8 @@ struct Shared {
     commits: AtomicU64,
     /// Keys a key-value namespace may hold.
     kv_max_entries: AtomicUsize,
+    /// `false` in the `durability = "none"` mode: commits are not synced (but one per second is).
+    sync: AtomicBool,
 }
 
 /// The in-memory view of the queue; the writer changes it only after a commit.
@@ -340,9 +342,11 @@ impl EmbeddedStore {
             needs_reopen: AtomicBool::new(false),
             commits: AtomicU64::new(0),
             kv_max_entries: AtomicUsize::new(DEFAULT_MAX_ENTRIES),
+            sync: AtomicBool::new(true),
         });
         let (requests, receiver) = mpsc::channel();
-        let writer = Writer { shared: shared.clone(), requests: receiver, opener, ids };
+        let writer =
+            Writer { shared: shared.clone(), requests: receiver, opener, ids, last_sync: std::time::Instant::now() };
         let handle = std::thread::Builder::new()
             .name("delivery-store".into())
             .spawn(move || writer.run())
@@ -358,6 +362,19 @@ impl EmbeddedStore {
     /// Write transactions committed since the store was opened.
     pub fn commits(&self) -> u64 {
         self.shared.commits.load(Ordering::Relaxed)
+    }
+
+    /// `durability = "none"` (`sync: false`): commits are no longer fsynced one by one, only one
+    /// commit per second is, so an acknowledged write may be lost in a crash. For benchmarks and
+    /// throwaway setups; it is logged as a warning. `sync: true` (the default) syncs every commit.
+    pub fn set_sync(&self, sync: bool) {
+        if !sync {
+            tracing::warn!(
+                path = %self.shared.path.display(),
+                "DURABILITY IS OFF (durability = \"none\"): accepted events are acknowledged before they are on disk and may be lost in a crash"
+            );
+        }
+        self.shared.sync.store(sync, Ordering::Relaxed);
     }
 
     /// Sets how many keys a key-value namespace may hold (10,000 unless set), for the sets that
@@ -750,6 +767,8 @@ struct Writer {
     requests: mpsc::Receiver<Request>,
     opener: Opener,
     ids: Ids,
+    /// When a commit was last synced (in the `durability = "none"` mode, one per second is).
+    last_sync: std::time::Instant,
 }
 
 impl Writer {
@@ -798,6 +817,14 @@ impl Writer {
             }
         }
         let db = self.shared.db.write().unwrap_or_else(PoisonError::into_inner).take();
+        // Without per-commit syncs, the last commits are on disk only after one synced commit.
+        if let Some(db) = &db
+            && !self.shared.sync.load(Ordering::Relaxed)
+            && let Err(error) =
+                db.begin_write().map_err(redb::Error::from).and_then(|txn| txn.commit().map_err(redb::Error::from))
+        {
+            tracing::warn!(path = %self.shared.path.display(), %error, "syncing the delivery store before closing");
+        }
         if let Some(db) = db
             && let Err(error) = db.close()
         {
@@ -819,8 +846,12 @@ impl Writer {
         };
         let mut delta = Delta::default();
         let mut ids = self.ids;
+        let sync = self.shared.sync.load(Ordering::Relaxed) || self.last_sync.elapsed() >= Duration::from_secs(1);
+        if sync {
+            self.last_sync = std::time::Instant::now();
+        }
         let applied = txn
-            .set_durability(Durability::Immediate)
+            .set_durability(if sync { Durability::Immediate } else { Durability::None })
             .map_err(redb::Error::from)
             .and_then(|()| self.apply(&txn, ops, &mut delta, &mut ids));
         if let Err(error) = applied {

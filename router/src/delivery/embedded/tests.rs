@@ -731,3 +731,20 @@ fn a_closed_store_answers_kv_unavailable() {
     let store = EmbeddedStore::open(dir.path()).expect("reopen");
     assert_eq!(store.get("a", "k"), Ok(Some(b"v".to_vec())));
 }
+
+#[test]
+fn without_sync_commits_are_cheap_and_a_clean_close_keeps_them() {
+    let dir = TempDir::new("nosync");
+    {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        store.set_sync(false);
+        block_on(async {
+            for i in 0..50 {
+                store.append(vec![new_delivery(&format!("e-{i}"), "r", "t", 0)]).await.unwrap();
+            }
+        });
+        store.close();
+    }
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    assert_eq!(store.stats().unwrap().pending, 50);
+}
