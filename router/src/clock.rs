@@ -73,6 +73,11 @@ pub fn parse_rfc3339_ms(text: &str) -> Option<u64> {
     u64::try_from(seconds * 1000 + millis).ok()
 }
 
+/// A time given as ms since the epoch or as RFC 3339.
+pub fn parse_time_ms(text: &str) -> Option<u64> {
+    text.parse::<u64>().ok().or_else(|| parse_rfc3339_ms(text))
+}
+
 /// Days from 1970-01-01 to the proleptic Gregorian date (the inverse of `civil_from_days`).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };

@@ -4,6 +4,7 @@
 //! ingest, transforms, the Wasm host and delivery arrive with their issues (see README.md for what is
 //! present and what is absent).
 
+pub mod admin;
 pub mod cli;
 pub mod clock;
 pub mod delivery;

@@ -1,5 +1,6 @@
 //! Switchyard's integration tests: one binary, one module per area.
 
+mod admin;
 mod cli;
 mod conformance;
 mod docs;

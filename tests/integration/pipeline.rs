@@ -17,17 +17,17 @@ use tokio::sync::watch;
 
 use crate::invoke::wasm;
 
-fn host() -> Host {
+pub(crate) fn host() -> Host {
     Host::new(HostConfig { max_concurrency: 8, cache_dir: None, ..HostConfig::default() }).unwrap()
 }
 
-fn data_dir(name: &str) -> PathBuf {
+pub(crate) fn data_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("switchyard-pipeline-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
 
-fn fast_retries(retries: u32) -> RetryPolicy {
+pub(crate) fn fast_retries(retries: u32) -> RetryPolicy {
     RetryPolicy {
         maximum_retry_attempts: retries,
         maximum_event_age_seconds: 3600,
@@ -36,7 +36,7 @@ fn fast_retries(retries: u32) -> RetryPolicy {
     }
 }
 
-fn target(host: &Host, id: &str, module: &str, retry: RetryPolicy) -> TargetConfig {
+pub(crate) fn target(host: &Host, id: &str, module: &str, retry: RetryPolicy) -> TargetConfig {
     TargetConfig {
         id: id.into(),
         consumer: host.load(&wasm(module), None).unwrap(),
@@ -51,11 +51,11 @@ fn target(host: &Host, id: &str, module: &str, retry: RetryPolicy) -> TargetConf
     }
 }
 
-fn rule(name: &str, source: &str, targets: Vec<TargetConfig>) -> RuleConfig {
+pub(crate) fn rule(name: &str, source: &str, targets: Vec<TargetConfig>) -> RuleConfig {
     RuleConfig { name: name.into(), pattern: json!({ "source": [source] }).to_string(), targets }
 }
 
-fn event(id: &str, source: &str) -> Vec<u8> {
+pub(crate) fn event(id: &str, source: &str) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "version": "0", "id": id, "detail-type": "Test", "source": source, "account": "111122223333",
         "time": "2026-11-22T10:00:00Z", "region": "eu-west-1", "resources": [], "detail": {"n": 1}
@@ -64,7 +64,11 @@ fn event(id: &str, source: &str) -> Vec<u8> {
 }
 
 /// Runs the delivery loop until `done` holds (or 20 s pass), then stops it.
-fn run_until(runtime: &tokio::runtime::Runtime, pipeline: &Arc<Pipeline>, done: impl Fn(&Arc<Pipeline>) -> bool) {
+pub(crate) fn run_until(
+    runtime: &tokio::runtime::Runtime,
+    pipeline: &Arc<Pipeline>,
+    done: impl Fn(&Arc<Pipeline>) -> bool,
+) {
     let (stop, stopped) = watch::channel(false);
     let task = runtime.spawn(pipeline.clone().run(stopped, Duration::from_secs(5)));
     let start = Instant::now();
@@ -80,11 +84,11 @@ fn run_until(runtime: &tokio::runtime::Runtime, pipeline: &Arc<Pipeline>, done: 
     runtime.block_on(task).unwrap();
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
-fn idle(pipeline: &Arc<Pipeline>) -> bool {
+pub(crate) fn idle(pipeline: &Arc<Pipeline>) -> bool {
     pipeline.store().stats().unwrap().pending == 0
 }
 

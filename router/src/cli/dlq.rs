@@ -9,10 +9,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
 
 use crate::delivery::embedded::EmbeddedStore;
-use crate::delivery::store::{DeadLetter, DeliveryStore, DlqFilter, Exhausted};
+use crate::delivery::letter_json;
+use crate::delivery::store::{DeliveryStore, DlqFilter};
 
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
@@ -218,32 +218,4 @@ fn parse_time(text: &str) -> anyhow::Result<u64> {
 
 fn time(ms: u64) -> String {
     crate::clock::rfc3339_ms(ms)
-}
-
-/// A dead letter with every field, the event as JSON and the input as text.
-pub fn letter_json(letter: &DeadLetter) -> Value {
-    let d = &letter.delivery;
-    let event = serde_json::from_slice::<Value>(&d.new.event)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&d.new.event).into_owned()));
-    json!({
-        "id": letter.id,
-        "rule": d.new.rule,
-        "target": d.new.target,
-        "event_id": d.new.event_id,
-        "event": event,
-        "input": letter.input.as_ref().map(|i| String::from_utf8_lossy(i).into_owned()),
-        "error_code": letter.error.code,
-        "error_message": letter.error.message,
-        "attempts": d.attempts,
-        "first_attempt_at": d.first_attempt_at_ms.map(time),
-        "last_attempt_at": d.last_attempt_at_ms.map(time),
-        "exhausted": letter.exhausted.map(|e| match e {
-            Exhausted::MaximumRetryAttempts => "MaximumRetryAttempts",
-            Exhausted::MaximumEventAgeInSeconds => "MaximumEventAgeInSeconds",
-        }),
-        "ingested_at": time(d.new.ingested_at_ms),
-        "dead_lettered_at": time(letter.dead_lettered_at_ms),
-        "hop": d.new.hop,
-        "causation": d.new.causation,
-    })
 }
