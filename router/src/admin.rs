@@ -144,9 +144,18 @@ fn list(query: &str, store: &dyn DeliveryStore) -> Response<Full<Bytes>> {
                 .ok_or_else(|| format!("{key}={v:?} is neither ms since the epoch nor an RFC 3339 time"))
         };
         let applied = match key {
-            "rule" => Ok(filter.rule = Some(value)),
-            "target" => Ok(filter.target = Some(value)),
-            "error_code" => Ok(filter.error_code = Some(value)),
+            "rule" => {
+                filter.rule = Some(value);
+                Ok(())
+            }
+            "target" => {
+                filter.target = Some(value);
+                Ok(())
+            }
+            "error_code" => {
+                filter.error_code = Some(value);
+                Ok(())
+            }
             "since" => time(&value).map(|t| filter.since_ms = Some(t)),
             "until" => time(&value).map(|t| filter.until_ms = Some(t)),
             "limit" => {
