@@ -43,7 +43,7 @@ fn handle(delivery: Delivery) -> Result {
     match http::send(request) {
         Ok(response) => outcome(&url, &response),
         Err(HttpError::Denied(why)) => Err(Failure::permanent(format!(
-            "POST {url} denied: the host is not on the target's allow-list (capabilities.http): {why}"
+            "POST {url} denied: {why}; the target must list the host in capabilities.http"
         ))),
         Err(error @ (HttpError::Timeout(_) | HttpError::Connect(_) | HttpError::Protocol(_))) => {
             warn!("POST {url} failed: {error}");
@@ -160,7 +160,7 @@ mod tests {
         let run = TestHost::new().config("url", URL).run(handle, delivery(&event()));
         let failure = run.result.unwrap_err();
         assert!(failure.is_permanent());
-        assert!(failure.message().contains("not on the target's allow-list"), "{}", failure.message());
+        assert!(failure.message().contains("capabilities.http"), "{}", failure.message());
     }
 
     #[test]
