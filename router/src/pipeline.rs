@@ -263,10 +263,15 @@ pub struct Accepted {
     pub deliveries: usize,
 }
 
+/// The envelope fields a delivery carries beside the event: read once, when the event is accepted.
 #[derive(Deserialize)]
 struct Head<'a> {
     #[serde(borrow)]
     id: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    source: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default, rename = "detail-type")]
+    detail_type: std::borrow::Cow<'a, str>,
 }
 
 /// The pipeline: routes, the store, and the delivery loop.
@@ -351,8 +356,10 @@ impl Pipeline {
             .matcher
             .matches(&event)
             .map_err(|e| AcceptError::Invalid(format!("the event is not acceptable: {e}")))?;
-        let event_id = match serde_json::from_slice::<Head>(&event) {
-            Ok(head) if !head.id.is_empty() => head.id.into_owned(),
+        let (event_id, source, detail_type) = match serde_json::from_slice::<Head>(&event) {
+            Ok(head) if !head.id.is_empty() => {
+                (head.id.into_owned(), head.source.into_owned(), head.detail_type.into_owned())
+            }
             Ok(_) => return Err(AcceptError::Invalid("the event's id is empty".into())),
             Err(e) => return Err(AcceptError::Invalid(format!("the event has no string id: {e}"))),
         };
@@ -366,6 +373,8 @@ impl Pipeline {
             for target in &route.targets {
                 deliveries.push(NewDelivery {
                     event_id: event_id.clone(),
+                    source: source.clone(),
+                    detail_type: detail_type.clone(),
                     event: event.clone(),
                     rule: route.name.clone(),
                     target: target.config.id.clone(),
@@ -441,7 +450,7 @@ impl Pipeline {
         let routes = self.routes.load_full();
         let Some((route, target)) = routes.target(&delivery.new.rule, &delivery.new.target) else {
             let message = format!("rule {} has no target {} any more", delivery.new.rule, delivery.new.target);
-            return self.fail(&delivery, "NO_RESOURCE", message, None, false).await;
+            return self.fail(&delivery, "NO_RESOURCE", message, None, None).await;
         };
         if delivery.new.hop > self.config.hop_limit {
             let message = format!(
@@ -450,21 +459,20 @@ impl Pipeline {
                 delivery.new.causation.as_deref().unwrap_or("-"),
                 self.config.hop_limit
             );
-            return self.fail(&delivery, "HOP_LIMIT_EXCEEDED", message, None, false).await;
+            return self.fail(&delivery, "HOP_LIMIT_EXCEEDED", message, None, None).await;
         }
         let ingestion_time =
             crate::clock::rfc3339(std::time::UNIX_EPOCH + Duration::from_millis(delivery.new.ingested_at_ms));
         let context = RenderContext { rule_name: &route.name, rule_arn: &route.arn, ingestion_time: &ingestion_time };
         let payload = match target.transform.render(&delivery.new.event, &context) {
             Ok(input) => input.into_owned(),
-            Err(error) => return self.fail(&delivery, "TRANSFORM_FAILED", error.to_string(), None, false).await,
+            Err(error) => return self.fail(&delivery, "TRANSFORM_FAILED", error.to_string(), None, None).await,
         };
         let Ok(_slot) = target.slots.acquire().await else { return };
-        let head: Option<EnvelopeHead> = serde_json::from_slice(&delivery.new.event).ok();
         let invocation = invoke::Delivery {
             event_id: delivery.new.event_id.clone(),
-            source: head.as_ref().map(|h| h.source.clone()).unwrap_or_default(),
-            detail_type: head.as_ref().map(|h| h.detail_type.clone()).unwrap_or_default(),
+            source: delivery.new.source.clone(),
+            detail_type: delivery.new.detail_type.clone(),
             rule: route.name.clone(),
             target: target.config.id.clone(),
             attempt: delivery.attempts + 1,
@@ -483,7 +491,7 @@ impl Pipeline {
                     Err(error) => {
                         // The delivery is not complete until what it emitted is recorded.
                         let message = format!("an event it emitted could not be accepted: {error}");
-                        return self.fail(&delivery, "EMIT_FAILED", message, input(), true).await;
+                        return self.fail(&delivery, "EMIT_FAILED", message, input(), Some(&target.config.retry)).await;
                     }
                 }
             }
@@ -499,25 +507,28 @@ impl Pipeline {
             message.push_str("\nstderr:\n");
             message.push_str(&outcome.stderr);
         }
-        self.fail(&delivery, error_code(outcome.kind), message, input(), outcome.kind.is_retryable()).await;
+        let retry = outcome.kind.is_retryable().then_some(&target.config.retry);
+        self.fail(&delivery, error_code(outcome.kind), message, input(), retry).await;
     }
 
-    /// Records a failed attempt: a retry when the policy allows one, else a dead letter.
-    async fn fail(&self, delivery: &Delivery, code: &str, message: String, input: Option<Vec<u8>>, retryable: bool) {
+    /// Records a failed attempt: with `retry` (a retryable failure and the target's policy), a
+    /// retry when the policy allows one; else, or without `retry`, a dead letter.
+    async fn fail(
+        &self,
+        delivery: &Delivery,
+        code: &str,
+        message: String,
+        input: Option<Vec<u8>>,
+        retry: Option<&RetryPolicy>,
+    ) {
         let now = crate::clock::now_ms();
-        // A delivery whose target is gone is dead-lettered (not retryable), so the default applies.
-        let policy = {
-            let routes = self.routes.load();
-            routes.target(&delivery.new.rule, &delivery.new.target).map(|(_, t)| t.config.retry).unwrap_or_default()
-        };
         let attempt = FailedAttempt { at_ms: now, error: AttemptError { code: code.to_owned(), message } };
-        let verdict = policy.after_failure(
-            retryable,
-            delivery.attempts + 1,
-            delivery.new.ingested_at_ms,
-            now,
-            self.jitter.next(),
-        );
+        let verdict = match retry {
+            Some(policy) => {
+                policy.after_failure(true, delivery.attempts + 1, delivery.new.ingested_at_ms, now, self.jitter.next())
+            }
+            None => Verdict::DeadLetter { exhausted: None },
+        };
         match verdict {
             Verdict::Retry { due_at_ms } => {
                 if let Err(error) = self.store.retry(delivery.id, due_at_ms, attempt).await {
@@ -571,12 +582,4 @@ impl Pipeline {
         let hex = format!("{bits:032x}");
         format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
     }
-}
-
-#[derive(Deserialize)]
-struct EnvelopeHead {
-    #[serde(default)]
-    source: String,
-    #[serde(default, rename = "detail-type")]
-    detail_type: String,
 }

@@ -8,10 +8,9 @@ use std::sync::Arc;
 use serde_json::Value;
 use switchyard::delivery::embedded::EmbeddedStore;
 use switchyard::delivery::store::{DeliveryStore, DlqFilter};
-use switchyard::pipeline::{Pipeline, PipelineConfig, Routes};
 use tokio::sync::watch;
 
-use crate::pipeline::{data_dir, event, fast_retries, host, idle, rule, run_until, runtime, target};
+use crate::pipeline::{data_dir, runtime, three_dead_letters};
 
 /// Sends one request and returns (status, body as JSON).
 fn call(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
@@ -33,18 +32,8 @@ fn call(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) ->
 #[test]
 fn dead_letters_over_http() {
     let runtime = runtime();
-    let host = host();
     let store = Arc::new(EmbeddedStore::open(&data_dir("admin")).unwrap());
-    let rules = vec![
-        rule("refuse", "a", vec![target(&host, "perm", "c_permanent", fast_retries(0))]),
-        rule("crash", "b", vec![target(&host, "trap", "c_trap", fast_retries(0))]),
-    ];
-    let config = PipelineConfig::default();
-    let pipeline = Pipeline::new(store.clone(), Routes::build(rules, &config).unwrap(), config);
-    for (id, source) in [("e-1", "a"), ("e-2", "a"), ("e-3", "b")] {
-        runtime.block_on(pipeline.accept(event(id, source))).unwrap();
-    }
-    run_until(&runtime, &pipeline, idle);
+    three_dead_letters(&runtime, &store);
 
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -498,46 +498,21 @@ mod cli {
             assert!(!result["message"].as_str().unwrap().is_empty(), "{name}: {result}");
         }
 
-        // A key-value file carries the store from one run to the next.
-        let kv_file = dir.join("kv.json");
-        let kv_path = kv_file.display().to_string();
-        for expected in [1, 2] {
-            let args = [
-                "--module",
-                &module("c_echo"),
-                "--event",
-                &event_path,
-                "--config",
-                "kv=1",
-                "--kv-file",
-                &kv_path,
-                "--target",
-                "echo",
-            ];
-            let result = line(&invoke(&args, b""));
-            assert_eq!(result["emitted"][0]["detail"]["count"], expected, "{result}");
+        // A key-value file, and the router's durable store in a data directory, carry the store
+        // from one run to the next.
+        let kv_path = dir.join("kv.json").display().to_string();
+        let data_path = dir.join("data").display().to_string();
+        for (option, path) in [("--kv-file", &kv_path), ("--data-dir", &data_path)] {
+            for expected in [1, 2, 3] {
+                let echo = module("c_echo");
+                let args =
+                    ["--module", &echo, "--event", &event_path, "--config", "kv=1", option, path, "--target", "echo"];
+                let result = line(&invoke(&args, b""));
+                assert_eq!(result["emitted"][0]["detail"]["count"], expected, "{option}: {result}");
+            }
         }
-        let saved: Value = serde_json::from_slice(&std::fs::read(&kv_file).unwrap()).unwrap();
-        assert_eq!(saved["echo"]["count"], "2");
-        // The router's durable store, in a data directory, does the same.
-        let data_dir = dir.join("data");
-        let data_path = data_dir.display().to_string();
-        for expected in [1, 2, 3] {
-            let args = [
-                "--module",
-                &module("c_echo"),
-                "--event",
-                &event_path,
-                "--config",
-                "kv=1",
-                "--data-dir",
-                &data_path,
-                "--target",
-                "echo",
-            ];
-            let result = line(&invoke(&args, b""));
-            assert_eq!(result["emitted"][0]["detail"]["count"], expected, "{result}");
-        }
+        let saved: Value = serde_json::from_slice(&std::fs::read(&kv_path).unwrap()).unwrap();
+        assert_eq!(saved["echo"]["count"], "3");
 
         // HTTP only to hosts given with --allow-http.
         let server = HttpStub::start(200);

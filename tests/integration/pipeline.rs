@@ -92,6 +92,34 @@ pub(crate) fn idle(pipeline: &Arc<Pipeline>) -> bool {
     pipeline.store().stats().unwrap().pending == 0
 }
 
+/// A pipeline over `store` with `rules`, after accepting `events` ((id, source) pairs) and running
+/// until nothing is pending.
+pub(crate) fn deliver(
+    runtime: &tokio::runtime::Runtime,
+    store: &Arc<EmbeddedStore>,
+    rules: Vec<RuleConfig>,
+    events: &[(&str, &str)],
+) -> Arc<Pipeline> {
+    let config = PipelineConfig::default();
+    let pipeline = Pipeline::new(store.clone(), Routes::build(rules, &config).unwrap(), config);
+    for (id, source) in events {
+        runtime.block_on(pipeline.accept(event(id, source))).unwrap();
+    }
+    run_until(runtime, &pipeline, idle);
+    pipeline
+}
+
+/// Three dead letters in `store`: events e-1 and e-2 refused for good (rule `refuse`), e-3 trapped
+/// (rule `crash`).
+pub(crate) fn three_dead_letters(runtime: &tokio::runtime::Runtime, store: &Arc<EmbeddedStore>) {
+    let host = host();
+    let rules = vec![
+        rule("refuse", "a", vec![target(&host, "perm", "c_permanent", fast_retries(0))]),
+        rule("crash", "b", vec![target(&host, "trap", "c_trap", fast_retries(0))]),
+    ];
+    deliver(runtime, store, rules, &[("e-1", "a"), ("e-2", "a"), ("e-3", "b")]);
+}
+
 #[test]
 fn delivers_and_routes_what_consumers_emit() {
     let runtime = runtime();
@@ -128,12 +156,7 @@ fn failures_are_retried_then_dead_lettered_with_everything_kept() {
         rule("perm", "b", vec![target(&host, "refuses", "c_permanent", fast_retries(5))]),
         rule("crash", "c", vec![target(&host, "panics", "c_panic", fast_retries(5))]),
     ];
-    let config = PipelineConfig::default();
-    let pipeline = Pipeline::new(store.clone(), Routes::build(rules, &config).unwrap(), config);
-    for (id, source) in [("e-a", "a"), ("e-b", "b"), ("e-c", "c")] {
-        runtime.block_on(pipeline.accept(event(id, source))).unwrap();
-    }
-    run_until(&runtime, &pipeline, idle);
+    let pipeline = deliver(&runtime, &store, rules, &[("e-a", "a"), ("e-b", "b"), ("e-c", "c")]);
     let letters = store.dlq_list(&DlqFilter::default()).unwrap();
     assert_eq!(letters.len(), 3, "{letters:#?}");
     let by_rule = |rule: &str| letters.iter().find(|l| l.delivery.new.rule == rule).unwrap();
@@ -250,21 +273,8 @@ fn dlq_command_lists_shows_redrives_and_purges() {
     use switchyard_tests::switchyard_bin;
 
     let runtime = runtime();
-    let host = host();
     let dir = data_dir("cli");
-    {
-        let store = Arc::new(EmbeddedStore::open(&dir).unwrap());
-        let rules = vec![
-            rule("refuse", "a", vec![target(&host, "perm", "c_permanent", fast_retries(0))]),
-            rule("crash", "b", vec![target(&host, "trap", "c_trap", fast_retries(0))]),
-        ];
-        let config = PipelineConfig::default();
-        let pipeline = Pipeline::new(store, Routes::build(rules, &config).unwrap(), config);
-        for (id, source) in [("e-1", "a"), ("e-2", "a"), ("e-3", "b")] {
-            runtime.block_on(pipeline.accept(event(id, source))).unwrap();
-        }
-        run_until(&runtime, &pipeline, idle);
-    }
+    three_dead_letters(&runtime, &Arc::new(EmbeddedStore::open(&dir).unwrap()));
     let dlq = |args: &[&str]| {
         let output = Command::new(switchyard_bin())
             .arg("dlq")

@@ -35,17 +35,9 @@ fn container_end_with(
     let mut inside_string: u64 = 0;
     let mut escape_carry: u64 = 0;
     let mut pos = start;
-    let mut padded;
+    let mut padded = [b' '; BLOCK];
     while pos < bytes.len() {
-        let block: &[u8; BLOCK] = match bytes.get(pos..pos + BLOCK) {
-            Some(block) => block.try_into().expect("a 64-byte slice"),
-            None => {
-                let rest = &bytes[pos..];
-                padded = [b' '; BLOCK];
-                padded[..rest.len()].copy_from_slice(rest);
-                &padded
-            }
-        };
+        let block = block_at(bytes, pos, &mut padded);
         let masks = classify(block);
         let escaped = escaped_bits(masks.backslash, &mut escape_carry);
         let quotes = masks.quote & !escaped;
@@ -84,17 +76,9 @@ fn container_end_with(
 pub(crate) fn flat_object_end(bytes: &[u8], start: usize) -> Option<usize> {
     let mut inside_string: u64 = 0;
     let mut pos = start;
-    let mut padded;
+    let mut padded = [b' '; BLOCK];
     while pos < bytes.len() {
-        let block: &[u8; BLOCK] = match bytes.get(pos..pos + BLOCK) {
-            Some(block) => block.try_into().expect("a 64-byte slice"),
-            None => {
-                let rest = &bytes[pos..];
-                padded = [b' '; BLOCK];
-                padded[..rest.len()].copy_from_slice(rest);
-                &padded
-            }
-        };
+        let block = block_at(bytes, pos, &mut padded);
         let masks = classify_block(block);
         let string_bits = prefix_xor(masks.quote) ^ inside_string;
         inside_string = ((string_bits as i64) >> 63) as u64;
@@ -110,6 +94,20 @@ pub(crate) fn flat_object_end(bytes: &[u8], start: usize) -> Option<usize> {
         pos += BLOCK;
     }
     None
+}
+
+/// The 64 bytes at `pos`; past the end of `bytes` the block is padded with spaces in `padded`.
+#[inline(always)]
+fn block_at<'a>(bytes: &'a [u8], pos: usize, padded: &'a mut [u8; BLOCK]) -> &'a [u8; BLOCK] {
+    match bytes.get(pos..pos + BLOCK) {
+        Some(block) => block.try_into().expect("a 64-byte slice"),
+        None => {
+            let rest = &bytes[pos..];
+            *padded = [b' '; BLOCK];
+            padded[..rest.len()].copy_from_slice(rest);
+            padded
+        }
+    }
 }
 
 /// The widest classification this CPU runs, for one block.

@@ -485,6 +485,8 @@ mod store {
         };
         NewDelivery {
             event_id: event_id.to_string(),
+            source: "bench".into(),
+            detail_type: "bench".into(),
             event,
             rule: "bench-rule".into(),
             target: "bench-target".into(),

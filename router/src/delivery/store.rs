@@ -46,6 +46,9 @@ pub enum StoreError {
 pub struct NewDelivery {
     /// The event's `id`.
     pub event_id: String,
+    /// The event's `source` and `detail-type`, read once at acceptance (for the consumer's metadata).
+    pub source: String,
+    pub detail_type: String,
     /// The event as accepted (JSON text).
     pub event: Vec<u8>,
     pub rule: String,

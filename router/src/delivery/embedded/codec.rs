@@ -9,7 +9,7 @@
 //! ```text
 //! format u8 = 1 | due_at_ms u64 | attempts u32 | ingested_at_ms u64 | hop u32
 //! | first_attempt_at_ms opt u64 | last_attempt_at_ms opt u64
-//! | event_id str | rule str | target str | causation opt str
+//! | event_id str | source str | detail_type str | rule str | target str | causation opt str
 //! | last_error opt (code str | message str) | event bytes
 //! ```
 //!
@@ -100,7 +100,13 @@ fn checked(record: Vec<u8>) -> Result<Vec<u8>, StoreError> {
 
 fn record_capacity(new: &NewDelivery) -> usize {
     let causation = new.causation.as_ref().map_or(0, String::len);
-    96 + new.event.len() + new.event_id.len() + new.rule.len() + new.target.len() + causation
+    104 + new.event.len()
+        + new.event_id.len()
+        + new.source.len()
+        + new.detail_type.len()
+        + new.rule.len()
+        + new.target.len()
+        + causation
 }
 
 fn write_delivery(out: &mut Vec<u8>, new: &NewDelivery, state: &State<'_>) -> Result<(), StoreError> {
@@ -112,6 +118,8 @@ fn write_delivery(out: &mut Vec<u8>, new: &NewDelivery, state: &State<'_>) -> Re
     put_opt_u64(out, state.first_attempt_at_ms);
     put_opt_u64(out, state.last_attempt_at_ms);
     put_bytes(out, new.event_id.as_bytes())?;
+    put_bytes(out, new.source.as_bytes())?;
+    put_bytes(out, new.detail_type.as_bytes())?;
     put_bytes(out, new.rule.as_bytes())?;
     put_bytes(out, new.target.as_bytes())?;
     match &new.causation {
@@ -159,6 +167,8 @@ fn read_delivery(reader: &mut Reader<'_>, id: u64) -> Result<Delivery, CodecErro
     let first_attempt_at_ms = reader.opt_u64()?;
     let last_attempt_at_ms = reader.opt_u64()?;
     let event_id = reader.string()?;
+    let source = reader.string()?;
+    let detail_type = reader.string()?;
     let rule = reader.string()?;
     let target = reader.string()?;
     let causation = if reader.flag()? { Some(reader.string()?) } else { None };
@@ -167,7 +177,7 @@ fn read_delivery(reader: &mut Reader<'_>, id: u64) -> Result<Delivery, CodecErro
     let event = reader.bytes()?.to_vec();
     Ok(Delivery {
         id,
-        new: NewDelivery { event_id, event, rule, target, ingested_at_ms, hop, causation },
+        new: NewDelivery { event_id, source, detail_type, event, rule, target, ingested_at_ms, hop, causation },
         attempts,
         first_attempt_at_ms,
         last_attempt_at_ms,
@@ -315,6 +325,8 @@ mod tests {
             id: 7,
             new: NewDelivery {
                 event_id: "e-1".into(),
+                source: "shop.orders".into(),
+                detail_type: "OrderPlaced".into(),
                 event: br#"{"detail":{"n":1}}"#.to_vec(),
                 rule: "orders".into(),
                 target: "billing".into(),

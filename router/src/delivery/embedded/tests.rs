@@ -43,6 +43,8 @@ fn block_on<F: Future>(future: F) -> F::Output {
 fn new_delivery(event_id: &str, rule: &str, target: &str, ingested_at_ms: u64) -> NewDelivery {
     NewDelivery {
         event_id: event_id.to_string(),
+        source: "test".to_string(),
+        detail_type: "Test".to_string(),
         event: format!(r#"{{"id":"{event_id}","detail":{{}}}}"#).into_bytes(),
         rule: rule.to_string(),
         target: target.to_string(),
