@@ -38,23 +38,47 @@ pub struct TargetConfig {
     pub retry: RetryPolicy,
     /// Deliveries of this target that may run at once.
     pub concurrency: usize,
+    /// Dead letters of this target older than this are purged; `None` keeps them until an
+    /// operator redrives or purges them.
+    pub dead_letter_retention: Option<Duration>,
 }
 
 /// A rule as the pipeline runs it.
 #[derive(Debug)]
 pub struct RuleConfig {
+    /// Unique over all buses (deliveries name their rule).
     pub name: String,
+    /// The event bus whose events the rule sees.
+    pub bus: String,
+    /// A disabled rule matches nothing; deliveries already recorded for it still run.
+    pub enabled: bool,
     /// The event pattern, JSON text.
     pub pattern: String,
     pub targets: Vec<TargetConfig>,
 }
+
+impl Default for RuleConfig {
+    fn default() -> Self {
+        RuleConfig {
+            name: String::new(),
+            bus: DEFAULT_BUS.into(),
+            enabled: true,
+            pattern: "{}".into(),
+            targets: Vec::new(),
+        }
+    }
+}
+
+/// The bus events go to when a producer names none.
+pub const DEFAULT_BUS: &str = "default";
 
 /// Where the router runs, for ARNs and for the envelope of emitted events.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
     pub region: String,
     pub account: String,
-    pub bus: String,
+    /// Buses that exist even when no rule names them (`default` always exists).
+    pub buses: Vec<String>,
     /// Emitted events deeper than this many hops from a producer's event are dead-lettered.
     pub hop_limit: u32,
     /// Deliveries that may run at once, over all targets.
@@ -66,7 +90,7 @@ impl Default for PipelineConfig {
         PipelineConfig {
             region: "local".into(),
             account: "000000000000".into(),
-            bus: "default".into(),
+            buses: Vec::new(),
             hop_limit: 8,
             max_concurrency: 64,
         }
@@ -81,13 +105,15 @@ struct RouteTarget {
 
 struct Route {
     name: String,
+    bus: String,
     arn: String,
     targets: Vec<RouteTarget>,
 }
 
-/// The rules in force: one matcher over every rule, and each rule's compiled targets.
+/// The rules in force: one matcher per bus over every enabled rule of that bus, and each rule's
+/// compiled targets.
 pub struct Routes {
-    matcher: Matcher<usize>,
+    matchers: HashMap<String, Matcher<usize>>,
     rules: Vec<Route>,
     by_name: HashMap<String, usize>,
 }
@@ -101,7 +127,10 @@ impl std::fmt::Debug for Routes {
 impl Routes {
     /// Compiles every rule; all problems of all rules are reported, each naming its rule.
     pub fn build(rules: Vec<RuleConfig>, config: &PipelineConfig) -> Result<Routes, Vec<String>> {
-        let matcher = Matcher::new();
+        let mut matchers: HashMap<String, Matcher<usize>> = HashMap::new();
+        for bus in config.buses.iter().map(String::as_str).chain([DEFAULT_BUS]) {
+            matchers.entry(bus.to_owned()).or_default();
+        }
         let mut routes = Vec::new();
         let mut by_name = HashMap::new();
         let mut problems = Vec::new();
@@ -110,7 +139,13 @@ impl Routes {
                 problems.push(format!("rule {}: defined twice", rule.name));
                 continue;
             }
-            if let Err(error) = matcher.add(routes.len(), &rule.pattern) {
+            let matcher = matchers.entry(rule.bus.clone()).or_default();
+            let added = if rule.enabled {
+                matcher.add(routes.len(), &rule.pattern)
+            } else {
+                switchyard_pattern::Pattern::parse(&rule.pattern, matcher.limits()).map(drop)
+            };
+            if let Err(error) = added {
                 problems.push(format!("rule {}: event pattern: {error}", rule.name));
             }
             let mut targets = Vec::new();
@@ -126,11 +161,21 @@ impl Routes {
                     Err(errors) => problems.extend(errors.0.iter().map(|e| e.to_string())),
                 }
             }
-            let arn = crate::transform::rule_arn(&config.region, &config.account, &config.bus, &rule.name);
+            let arn = crate::transform::rule_arn(&config.region, &config.account, &rule.bus, &rule.name);
             by_name.insert(rule.name.clone(), routes.len());
-            routes.push(Route { name: rule.name, arn, targets });
+            routes.push(Route { name: rule.name, bus: rule.bus, arn, targets });
         }
-        if problems.is_empty() { Ok(Routes { matcher, rules: routes, by_name }) } else { Err(problems) }
+        if problems.is_empty() { Ok(Routes { matchers, rules: routes, by_name }) } else { Err(problems) }
+    }
+
+    /// Whether events may be sent to `bus`.
+    pub fn has_bus(&self, bus: &str) -> bool {
+        self.matchers.contains_key(bus)
+    }
+
+    /// The rules, by name, with their bus and whether they are enabled.
+    pub fn rule_names(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.name.as_str())
     }
 
     fn target(&self, rule: &str, target: &str) -> Option<(&Route, &RouteTarget)> {
@@ -250,9 +295,12 @@ pub enum AcceptError {
     /// The event is not acceptable (not JSON, no id, ...): a 4xx for the producer.
     #[error("{0}")]
     Invalid(String),
+    /// The bus does not exist: a 4xx (ResourceNotFoundException) for the producer.
+    #[error("{0}")]
+    UnknownBus(String),
     /// The deliveries could not be recorded: nothing was accepted; a 503 for the producer.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(Arc<StoreError>),
 }
 
 /// What accepting an event did.
@@ -338,58 +386,114 @@ impl Pipeline {
         self.routes.store(Arc::new(routes));
     }
 
-    /// Accepts an event from a producer (the envelope, JSON text).
+    /// Accepts an event from a producer on the default bus (the envelope, JSON text).
     pub async fn accept(&self, event: Vec<u8>) -> Result<Accepted, AcceptError> {
-        self.accept_with(event, 0, None).await
+        self.accept_with(DEFAULT_BUS, event, 0, None).await
     }
 
-    /// Accepts an event: matches it once and records one delivery per matched (rule, target); the
+    /// Whether events may be sent to `bus` under the rules in force.
+    pub fn has_bus(&self, bus: &str) -> bool {
+        self.routes.load().has_bus(bus)
+    }
+
+    /// The rules in force.
+    pub fn routes(&self) -> Arc<Routes> {
+        self.routes.load_full()
+    }
+
+    /// Accepts one event: matches it once and records one delivery per matched (rule, target); the
     /// future resolves when they are durable. An event matching nothing is not stored.
     pub async fn accept_with(
         &self,
+        bus: &str,
         event: Vec<u8>,
         hop: u32,
         causation: Option<String>,
     ) -> Result<Accepted, AcceptError> {
+        let mut results = self.accept_batch(bus, vec![event], hop, causation).await;
+        results.pop().unwrap_or_else(|| Err(AcceptError::Invalid("no event".into())))
+    }
+
+    /// Accepts a batch of events on one bus with one durable write: one result per event, in order.
+    /// An invalid event fails alone; when the write fails, every event that matched a rule fails
+    /// with it (nothing of theirs was recorded) and those that matched nothing are still accepted.
+    pub async fn accept_batch(
+        &self,
+        bus: &str,
+        events: Vec<Vec<u8>>,
+        hop: u32,
+        causation: Option<String>,
+    ) -> Vec<Result<Accepted, AcceptError>> {
         let routes = self.routes.load_full();
-        let matched = routes
-            .matcher
-            .matches(&event)
-            .map_err(|e| AcceptError::Invalid(format!("the event is not acceptable: {e}")))?;
-        let (event_id, source, detail_type) = match serde_json::from_slice::<Head>(&event) {
-            Ok(head) if !head.id.is_empty() => {
-                (head.id.into_owned(), head.source.into_owned(), head.detail_type.into_owned())
-            }
-            Ok(_) => return Err(AcceptError::Invalid("the event's id is empty".into())),
-            Err(e) => return Err(AcceptError::Invalid(format!("the event has no string id: {e}"))),
+        let Some(matcher) = routes.matchers.get(bus) else {
+            let message = format!("event bus {bus} does not exist");
+            return events.iter().map(|_| Err(AcceptError::UnknownBus(message.clone()))).collect();
         };
-        if matched.is_empty() {
-            return Ok(Accepted { event_id, deliveries: 0 });
-        }
         let now = crate::clock::now_ms();
+        let mut results = Vec::with_capacity(events.len());
         let mut deliveries = Vec::new();
-        for &index in &matched {
-            let route = &routes.rules[index];
-            for target in &route.targets {
-                deliveries.push(NewDelivery {
-                    event_id: event_id.clone(),
-                    source: source.clone(),
-                    detail_type: detail_type.clone(),
-                    event: event.clone(),
-                    rule: route.name.clone(),
-                    target: target.config.id.clone(),
-                    ingested_at_ms: now,
-                    hop,
-                    causation: causation.clone(),
-                });
+        let mut triggered = 0u64;
+        for event in events {
+            let (matched, head) = match Self::read(matcher, &event) {
+                Ok(read) => read,
+                Err(error) => {
+                    results.push(Err(error));
+                    continue;
+                }
+            };
+            let (event_id, source, detail_type) = head;
+            let before = deliveries.len();
+            if !matched.is_empty() {
+                for &index in &matched {
+                    let route = &routes.rules[index];
+                    for target in &route.targets {
+                        deliveries.push(NewDelivery {
+                            event_id: event_id.clone(),
+                            source: source.clone(),
+                            detail_type: detail_type.clone(),
+                            event: event.clone(),
+                            rule: route.name.clone(),
+                            target: target.config.id.clone(),
+                            ingested_at_ms: now,
+                            hop,
+                            causation: causation.clone(),
+                        });
+                    }
+                }
+                triggered += matched.len() as u64;
             }
+            results.push(Ok(Accepted { event_id, deliveries: deliveries.len() - before }));
         }
-        let count = deliveries.len();
-        self.store.append(deliveries).await?;
-        self.metrics.matched_events.fetch_add(1, Ordering::Relaxed);
-        self.metrics.triggered_rules.fetch_add(matched.len() as u64, Ordering::Relaxed);
+        if deliveries.is_empty() {
+            return results;
+        }
+        if let Err(error) = self.store.append(deliveries).await {
+            let error = Arc::new(error);
+            for result in &mut results {
+                if matches!(result, Ok(accepted) if accepted.deliveries > 0) {
+                    *result = Err(AcceptError::Store(error.clone()));
+                }
+            }
+            return results;
+        }
+        let matched = results.iter().filter(|r| matches!(r, Ok(a) if a.deliveries > 0)).count();
+        self.metrics.matched_events.fetch_add(matched as u64, Ordering::Relaxed);
+        self.metrics.triggered_rules.fetch_add(triggered, Ordering::Relaxed);
         self.wake.notify_one();
-        Ok(Accepted { event_id, deliveries: count })
+        results
+    }
+
+    /// Matches an event and reads the envelope fields a delivery keeps.
+    fn read(matcher: &Matcher<usize>, event: &[u8]) -> Result<(Vec<usize>, (String, String, String)), AcceptError> {
+        let matched =
+            matcher.matches(event).map_err(|e| AcceptError::Invalid(format!("the event is not acceptable: {e}")))?;
+        match serde_json::from_slice::<Head>(event) {
+            Ok(head) if !head.id.is_empty() => {
+                Ok((matched, (head.id.into_owned(), head.source.into_owned(), head.detail_type.into_owned())))
+            }
+            Ok(_) => Err(AcceptError::Invalid("the event's id is empty".into())),
+            Err(e) => Err(AcceptError::Invalid(format!("the event has no string id: {e}"))),
+        }
     }
 
     /// The delivery loop: runs until `shutdown` turns true, then waits for the attempts in flight
@@ -484,7 +588,7 @@ impl Pipeline {
         if outcome.kind == OutcomeKind::Ok {
             for emitted in &outcome.emitted {
                 let event = self.envelope(emitted);
-                match self.accept_with(event, delivery.new.hop + 1, Some(delivery.new.event_id.clone())).await {
+                match self.accept_with(&route.bus, event, delivery.new.hop + 1, Some(delivery.new.event_id.clone())).await {
                     Ok(_) => {
                         self.metrics.emitted_events.fetch_add(1, Ordering::Relaxed);
                     }

@@ -75,11 +75,13 @@ fn main() {
         input: TargetInput::default(),
         retry: RetryPolicy::default(),
         concurrency: 64,
+        dead_letter_retention: None,
     };
     let rules = vec![RuleConfig {
         name: "orders".into(),
         pattern: r#"{"source": ["bench.orders"]}"#.into(),
         targets: vec![target],
+        ..Default::default()
     }];
     let config = PipelineConfig { max_concurrency: 64, ..PipelineConfig::default() };
     let pipeline = Pipeline::new(store.clone(), Routes::build(rules, &config).unwrap(), config);

@@ -48,11 +48,12 @@ pub(crate) fn target(host: &Host, id: &str, module: &str, retry: RetryPolicy) ->
         input: TargetInput::default(),
         retry,
         concurrency: 4,
+        dead_letter_retention: None,
     }
 }
 
 pub(crate) fn rule(name: &str, source: &str, targets: Vec<TargetConfig>) -> RuleConfig {
-    RuleConfig { name: name.into(), pattern: json!({ "source": [source] }).to_string(), targets }
+    RuleConfig { name: name.into(), pattern: json!({ "source": [source] }).to_string(), targets, ..Default::default() }
 }
 
 pub(crate) fn event(id: &str, source: &str) -> Vec<u8> {
@@ -258,7 +259,7 @@ fn broken_rules_are_all_reported() {
     let mut bad_retry = target(&host, "t", "c_ok", RetryPolicy::default());
     bad_retry.retry.maximum_retry_attempts = 999;
     let rules = vec![
-        RuleConfig { name: "bad-pattern".into(), pattern: r#"{"source": "not-an-array"}"#.into(), targets: vec![] },
+        RuleConfig { name: "bad-pattern".into(), pattern: r#"{"source": "not-an-array"}"#.into(), ..Default::default() },
         rule("bad-retry", "x", vec![bad_retry]),
     ];
     let problems = Routes::build(rules, &PipelineConfig::default()).unwrap_err();
