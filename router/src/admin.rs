@@ -11,7 +11,6 @@
 //! ms since the epoch. Every request needs `Authorization: Bearer <token>` when a token is set;
 //! errors are JSON `{"error": "..."}` with a 4xx status that says what is wrong.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -34,32 +33,14 @@ pub async fn serve(
     listener: TcpListener,
     store: Arc<dyn DeliveryStore>,
     token: Option<String>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let token: Option<Arc<str>> = token.map(Into::into);
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(target: "switchyard::admin", "accept failed: {error}");
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
+    let handler = move |request| {
         let (store, token) = (store.clone(), token.clone());
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let (store, token) = (store.clone(), token.clone());
-                async move { Ok::<_, Infallible>(handle(request, store.as_ref(), token.as_deref()).await) }
-            });
-            let io = hyper_util::rt::TokioIo::new(stream);
-            if let Err(error) = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await {
-                tracing::debug!(target: "switchyard::admin", "connection ended: {error}");
-            }
-        });
-    }
+        async move { handle(request, store.as_ref(), token.as_deref()).await }
+    };
+    crate::http::serve(listener, None, 64, shutdown, std::time::Duration::from_secs(5), handler).await;
 }
 
 fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
@@ -73,11 +54,6 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response<Full<Bytes>
     reply(status, json!({ "error": message.into() }))
 }
 
-/// Compares without stopping at the first difference, so timing says nothing about the token.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 async fn handle(request: Request<Incoming>, store: &dyn DeliveryStore, token: Option<&str>) -> Response<Full<Bytes>> {
     if let Some(token) = token {
         let given = request
@@ -85,7 +61,7 @@ async fn handle(request: Request<Incoming>, store: &dyn DeliveryStore, token: Op
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|given| same(given.trim().as_bytes(), token.as_bytes())) {
+        if !given.is_some_and(|given| crate::http::same(given.trim().as_bytes(), token.as_bytes())) {
             let mut response =
                 error(StatusCode::UNAUTHORIZED, "a valid `Authorization: Bearer <token>` header is required");
             response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
@@ -138,7 +114,7 @@ fn list(query: &str, store: &dyn DeliveryStore) -> Response<Full<Bytes>> {
     let mut filter = DlqFilter::default();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = percent_decode(value);
+        let value = crate::http::percent_decode(value);
         let time = |v: &str| {
             crate::clock::parse_time_ms(v)
                 .ok_or_else(|| format!("{key}={v:?} is neither ms since the epoch nor an RFC 3339 time"))
@@ -176,33 +152,6 @@ fn list(query: &str, store: &dyn DeliveryStore) -> Response<Full<Bytes>> {
     }
 }
 
-/// `%XX` escapes and `+` as space, as browsers and curl write query strings.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(high), Some(low)) => {
-                    out.push(high * 16 + low);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' => out.push(b' '),
-            byte => out.push(byte),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(byte: u8) -> Option<u8> {
-    (byte as char).to_digit(16).map(|d| d as u8)
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Selection {
@@ -235,24 +184,4 @@ async fn selection(request: Request<Incoming>) -> Result<DlqFilter, Response<Ful
         return Err(error(StatusCode::BAD_REQUEST, "give exactly one of \"ids\", \"rule\" or \"all\": true"));
     }
     Ok(DlqFilter { ids: selection.ids, rule: selection.rule, ..DlqFilter::default() })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_values_are_decoded() {
-        assert_eq!(percent_decode("a%2Fb+c"), "a/b c");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz"), "%zz");
-        assert_eq!(percent_decode("%é1"), "%é1");
-    }
-
-    #[test]
-    fn token_comparison() {
-        assert!(same(b"secret", b"secret"));
-        assert!(!same(b"secret", b"secreT"));
-        assert!(!same(b"secret", b"secret2"));
-    }
 }

@@ -322,6 +322,31 @@ struct Head<'a> {
     detail_type: std::borrow::Cow<'a, str>,
 }
 
+/// An event as accepting it reads it: the rules it matches and the envelope fields a delivery keeps.
+struct Read {
+    matched: Vec<usize>,
+    event_id: String,
+    source: String,
+    detail_type: String,
+}
+
+impl Read {
+    fn new(matcher: &Matcher<usize>, event: &[u8]) -> Result<Read, AcceptError> {
+        let matched =
+            matcher.matches(event).map_err(|e| AcceptError::Invalid(format!("the event is not acceptable: {e}")))?;
+        match serde_json::from_slice::<Head>(event) {
+            Ok(head) if !head.id.is_empty() => Ok(Read {
+                matched,
+                event_id: head.id.into_owned(),
+                source: head.source.into_owned(),
+                detail_type: head.detail_type.into_owned(),
+            }),
+            Ok(_) => Err(AcceptError::Invalid("the event's id is empty".into())),
+            Err(e) => Err(AcceptError::Invalid(format!("the event has no string id: {e}"))),
+        }
+    }
+}
+
 /// The pipeline: routes, the store, and the delivery loop.
 #[derive(Debug)]
 pub struct Pipeline {
@@ -350,6 +375,10 @@ impl Pipeline {
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    pub fn config(&self) -> &PipelineConfig {
+        &self.config
     }
 
     pub fn store(&self) -> &Arc<dyn DeliveryStore> {
@@ -434,14 +463,13 @@ impl Pipeline {
         let mut deliveries = Vec::new();
         let mut triggered = 0u64;
         for event in events {
-            let (matched, head) = match Self::read(matcher, &event) {
+            let Read { matched, event_id, source, detail_type } = match Read::new(matcher, &event) {
                 Ok(read) => read,
                 Err(error) => {
                     results.push(Err(error));
                     continue;
                 }
             };
-            let (event_id, source, detail_type) = head;
             let before = deliveries.len();
             if !matched.is_empty() {
                 for &index in &matched {
@@ -483,17 +511,24 @@ impl Pipeline {
         results
     }
 
-    /// Matches an event and reads the envelope fields a delivery keeps.
-    fn read(matcher: &Matcher<usize>, event: &[u8]) -> Result<(Vec<usize>, (String, String, String)), AcceptError> {
-        let matched =
-            matcher.matches(event).map_err(|e| AcceptError::Invalid(format!("the event is not acceptable: {e}")))?;
-        match serde_json::from_slice::<Head>(event) {
-            Ok(head) if !head.id.is_empty() => {
-                Ok((matched, (head.id.into_owned(), head.source.into_owned(), head.detail_type.into_owned())))
+    /// Purges dead letters older than their target's retention; returns how many went.
+    pub async fn sweep_dead_letters(&self) -> Result<usize, StoreError> {
+        let routes = self.routes.load_full();
+        let now = crate::clock::now_ms();
+        let mut purged = 0;
+        for route in &routes.rules {
+            for target in &route.targets {
+                let Some(retention) = target.config.dead_letter_retention else { continue };
+                let filter = crate::delivery::store::DlqFilter {
+                    rule: Some(route.name.clone()),
+                    target: Some(target.config.id.clone()),
+                    until_ms: Some(now.saturating_sub(retention.as_millis() as u64)),
+                    ..Default::default()
+                };
+                purged += self.store.purge(filter).await?;
             }
-            Ok(_) => Err(AcceptError::Invalid("the event's id is empty".into())),
-            Err(e) => Err(AcceptError::Invalid(format!("the event has no string id: {e}"))),
         }
+        Ok(purged)
     }
 
     /// The delivery loop: runs until `shutdown` turns true, then waits for the attempts in flight
@@ -662,7 +697,7 @@ impl Pipeline {
     fn envelope(&self, emitted: &invoke::EmittedEvent) -> Vec<u8> {
         let head = serde_json::json!({
             "version": "0",
-            "id": self.uuid(),
+            "id": self.new_event_id(),
             "detail-type": emitted.detail_type,
             "source": emitted.source,
             "account": self.config.account,
@@ -679,7 +714,7 @@ impl Pipeline {
     }
 
     /// A random (version 4) UUID.
-    fn uuid(&self) -> String {
+    pub fn new_event_id(&self) -> String {
         let bits = (u128::from(self.jitter.next_u64()) << 64) | u128::from(self.jitter.next_u64());
         let bits = (bits & !(0xF << 76)) | (0x4 << 76);
         let bits = (bits & !(0x3 << 62)) | (0x2 << 62);

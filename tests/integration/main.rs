@@ -6,6 +6,7 @@ mod conformance;
 mod docs;
 mod engine;
 mod examples;
+mod ingest_units;
 mod invoke;
 mod pipeline;
 mod properties;

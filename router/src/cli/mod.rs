@@ -2,9 +2,11 @@
 //! owns its output format; this file only routes.
 
 mod bench;
+mod check;
 mod dlq;
 mod invoke;
 mod pattern;
+mod serve;
 mod transform;
 
 use std::io::{BufRead, Write};
@@ -38,6 +40,10 @@ enum Command {
     /// Inspect, redrive and purge dead letters in a data directory (the router must be stopped).
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
+    /// Run the router: the HTTP API, delivery, dead letters and hot reload of the rules.
+    Serve(serve::ServeArgs),
+    /// Check a folder of rules files: syntax, fields, patterns, transforms, modules and examples.
+    Check(check::CheckArgs),
     /// Run one delivery through a consumer component and print its outcome as JSON.
     Invoke(invoke::InvokeArgs),
     /// Benchmarks that print their figures beside a peer or a floor measured in the same run.
@@ -51,6 +57,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Pattern(command) => pattern::run(command),
         Command::Transform(command) => transform::run(command),
+        Command::Serve(args) => serve::run(args),
+        Command::Check(args) => check::run(args),
         Command::Invoke(args) => invoke::run(args),
         Command::Dlq(command) => dlq::run(command),
         Command::Bench(command) => bench::run(command),

@@ -140,6 +140,8 @@ struct Shared {
     kv_max_entries: AtomicUsize,
     /// `false` in the `durability = "none"` mode: commits are not synced (but one per second is).
     sync: AtomicBool,
+    /// Why the last commit failed; cleared by the next one that succeeds.
+    last_failure: Mutex<Option<String>>,
 }
 
 /// The in-memory view of the queue; the writer changes it only after a commit.
@@ -340,6 +342,7 @@ impl EmbeddedStore {
             queue: Mutex::new(queue),
             closed: AtomicBool::new(false),
             needs_reopen: AtomicBool::new(false),
+            last_failure: Mutex::new(None),
             commits: AtomicU64::new(0),
             kv_max_entries: AtomicUsize::new(DEFAULT_MAX_ENTRIES),
             sync: AtomicBool::new(true),
@@ -542,6 +545,20 @@ impl DeliveryStore for EmbeddedStore {
 
     fn purge(&self, filter: DlqFilter) -> StoreFuture<'_, usize> {
         Box::pin(self.call(move |reply| Op::Purge { filter, reply }))
+    }
+
+    fn pending(&self) -> u64 {
+        self.shared.queue().pending
+    }
+
+    fn writable(&self) -> Result<(), StoreError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        if let Some(failure) = self.shared.last_failure.lock().unwrap_or_else(PoisonError::into_inner).clone() {
+            return Err(StoreError::Unavailable(format!("the last commit failed: {failure}")));
+        }
+        Ok(())
     }
 
     fn stats(&self) -> Result<StoreStats, StoreError> {
@@ -868,11 +885,13 @@ impl Writer {
         self.ids = ids;
         self.shared.commits.fetch_add(1, Ordering::Relaxed);
         self.shared.publish(delta);
+        *self.shared.last_failure.lock().unwrap_or_else(PoisonError::into_inner) = None;
         Ok(())
     }
 
     fn fail(&self, error: redb::Error) -> StoreError {
         let error = self.shared.error(error);
+        *self.shared.last_failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(error.to_string());
         tracing::error!(%error, "a delivery store commit failed; its requests are answered Unavailable");
         error
     }

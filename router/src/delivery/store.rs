@@ -188,4 +188,10 @@ pub trait DeliveryStore: Send + Sync + std::fmt::Debug {
     /// Deletes the matching dead letters. Returns how many.
     fn purge(&self, filter: DlqFilter) -> StoreFuture<'_, usize>;
     fn stats(&self) -> Result<StoreStats, StoreError>;
+    /// Deliveries recorded and not finished (cheap: admission control reads it per request).
+    fn pending(&self) -> u64 {
+        self.stats().map_or(0, |stats| stats.pending)
+    }
+    /// Whether appends can be expected to succeed (for readiness): the last write's error if not.
+    fn writable(&self) -> Result<(), StoreError>;
 }
