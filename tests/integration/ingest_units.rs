@@ -169,6 +169,94 @@ fn cloudevents_to_envelopes() {
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n\n"));
 }
 
+/// One example of docs/cloudevents.md: the request, the envelopes, the patterns.
+#[derive(Debug, Default)]
+struct DocExample {
+    line: usize,
+    headers: Vec<(String, String)>,
+    body: String,
+    envelopes: Option<Value>,
+    matching: Vec<String>,
+    not_matching: Vec<String>,
+}
+
+/// The examples of docs/cloudevents.md: an `http cloudevents-example` block (request line, headers,
+/// blank line, body without its last newline), then a `json envelopes` block and any number of
+/// `json matches` and `json does-not-match` blocks.
+fn doc_examples() -> Vec<DocExample> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/cloudevents.md");
+    let text = std::fs::read_to_string(&path).expect("docs/cloudevents.md exists");
+    let mut examples: Vec<DocExample> = Vec::new();
+    let mut block: Option<(String, usize, String)> = None;
+    for (line_idx, line) in text.lines().enumerate() {
+        match &mut block {
+            None => {
+                if let Some(info) = line.strip_prefix("```")
+                    && !info.is_empty()
+                {
+                    block = Some((info.trim().to_owned(), line_idx + 2, String::new()));
+                }
+            }
+            Some(_) if line.trim() == "```" => {
+                let (info, start, body) = block.take().unwrap();
+                match info.as_str() {
+                    "http cloudevents-example" => {
+                        let (head, payload) = body.split_once("\n\n").unwrap_or((&body, ""));
+                        let headers = head
+                            .lines()
+                            .skip(1)
+                            .map(|header| {
+                                let (name, value) = header.split_once(':').expect("a header line");
+                                (name.trim().to_owned(), value.trim().to_owned())
+                            })
+                            .collect();
+                        let body = payload.strip_suffix('\n').unwrap_or(payload).to_owned();
+                        examples.push(DocExample { line: start, headers, body, ..DocExample::default() });
+                    }
+                    "json envelopes" | "json matches" | "json does-not-match" => {
+                        let example =
+                            examples.last_mut().unwrap_or_else(|| panic!("line {start}: {info} before an example"));
+                        match info.as_str() {
+                            "json envelopes" => example.envelopes = Some(serde_json::from_str(&body).unwrap()),
+                            "json matches" => example.matching.push(body),
+                            _ => example.not_matching.push(body),
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Some((_, _, body)) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+        }
+    }
+    examples
+}
+
+#[test]
+fn cloudevents_doc_examples() {
+    let examples = doc_examples();
+    assert!(examples.len() >= 4, "docs/cloudevents.md has only {} examples", examples.len());
+    for example in examples {
+        let place = format!("docs/cloudevents.md example at line {}", example.line);
+        let envelopes = cloudevents::to_envelopes(&header_map(&example.headers), example.body.as_bytes(), &ENVELOPE)
+            .unwrap_or_else(|errors| panic!("{place}: {errors:?}"));
+        let values: Vec<Value> = envelopes.iter().map(|envelope| serde_json::from_slice(envelope).unwrap()).collect();
+        assert_eq!(Some(Value::Array(values)), example.envelopes, "{place}");
+        for (pattern, expected) in
+            example.matching.iter().map(|p| (p, true)).chain(example.not_matching.iter().map(|p| (p, false)))
+        {
+            let matcher = switchyard_pattern::Matcher::new();
+            matcher.add(0usize, pattern).unwrap_or_else(|error| panic!("{place}: {pattern}: {error}"));
+            for envelope in &envelopes {
+                let matched = !matcher.matches(envelope).unwrap().is_empty();
+                assert_eq!(matched, expected, "{place}: {pattern} on {}", String::from_utf8_lossy(envelope));
+            }
+        }
+    }
+}
+
 #[test]
 fn cloudevent_detection() {
     for (headers, expected) in [
@@ -691,9 +779,12 @@ fn edit_authorization(headers: &mut HeaderMap, from: &str, to: &str) {
 #[test]
 fn sigv4_failures() {
     type Tamper = Box<dyn FnOnce(&mut Method, &mut Uri, &mut HeaderMap, &mut Vec<u8>)>;
+    /// What happens to the request, the server's credentials, seconds from signing to verifying, and
+    /// what `verify` must answer.
+    type Case = (&'static str, Tamper, Vec<Credential>, i64, Result<(), SigV4Error>);
     let malformed = |text: &str| Err(SigV4Error::Malformed(text.to_owned()));
     let good = || vec![suite_credential()];
-    let cases: Vec<(&str, Tamper, Vec<Credential>, i64, Result<(), SigV4Error>)> = vec![
+    let cases: Vec<Case> = vec![
         ("untouched", Box::new(|_, _, _, _| {}), good(), 0, Ok(())),
         ("an unsigned header added", Box::new(|_, _, h, _| set(h, "user-agent", "curl/8")), good(), 0, Ok(())),
         ("14 minutes late", Box::new(|_, _, _, _| {}), good(), 14 * 60, Ok(())),

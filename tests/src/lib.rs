@@ -5,6 +5,7 @@ pub mod cases;
 pub mod generate;
 pub mod http_stub;
 pub mod reference;
+pub mod router;
 pub mod transform_cases;
 
 use std::path::PathBuf;

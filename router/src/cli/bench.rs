@@ -21,6 +21,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use switchyard_pattern::{Matcher, Mode};
 
+mod http;
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum BenchCommand {
     /// Match the CityLots events against each category of rules, one core, and print events/s.
@@ -69,6 +71,13 @@ pub(crate) enum BenchCommand {
     ///
     /// Output: a Markdown table, one figure per row, ready for docs/benchmarks.md.
     Store(StoreArgs),
+    /// Load test of `switchyard serve` over HTTP on 127.0.0.1 (PutEvents of 10 entries of 1 KB,
+    /// durability on): requests/s, events/s and p50/p99 latency at the maximum and at half of it,
+    /// beside a bare hyper server answering the same requests with the same load generator.
+    Http(http::HttpArgs),
+    /// The floor of `bench http`: a bare hyper server answering every request 200.
+    #[command(hide = true)]
+    HttpFloor(http::FloorArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -139,6 +148,8 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Match { rules, events, category, runs } => bench_match(&rules, &events, &category, runs),
         BenchCommand::Scale { events, runs, sizes } => bench_scale(&events, runs, &sizes),
         BenchCommand::Store(args) => store::bench_store(&args),
+        BenchCommand::Http(args) => http::bench_http(&args),
+        BenchCommand::HttpFloor(args) => http::floor(&args),
     }
 }
 

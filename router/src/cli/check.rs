@@ -58,8 +58,10 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let scan = rules::scan_dir(&args.dir, &env)
         .with_context(|| format!("cannot read the rules folder {}", args.dir.display()))?;
     let mut problems = scan.problems;
-    if !scan.sources.is_empty() {
-        let fuel = scan.sources.iter().flat_map(|s| &s.targets).any(|t| t.limits.fuel.is_some());
+    // The rules with problems are built too, for the problems of their modules.
+    let all: Vec<rules::RuleSource> = scan.sources.iter().chain(&scan.partial).cloned().collect();
+    if !all.is_empty() {
+        let fuel = all.iter().flat_map(|s| &s.targets).any(|t| t.limits.fuel.is_some());
         let cache_dir = if args.no_cache { None } else { args.cache_dir.clone().or_else(crate::invoke::default_cache_dir) };
         let host = Host::new(HostConfig {
             max_concurrency: 1,
@@ -71,7 +73,7 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         .map_err(anyhow::Error::msg)?;
         // A store that lives for the check: kv grants are checked, nothing is kept.
         let kv: Arc<dyn KvStore> = Arc::new(MemoryKv::default());
-        if let Err(mut more) = rules::build(&scan.sources, &host, Some(kv)) {
+        if let Err(mut more) = rules::build(&all, &host, Some(kv)) {
             problems.append(&mut more);
         }
         problems.extend(rules::check_examples(&scan.sources));

@@ -226,10 +226,10 @@ fn json_event(raw: &RawValue, pointer: &str, envelope: &Envelope) -> Result<Vec<
             return Err(CloudEventError::new(place(name), format!("member {name:?} is given more than once")));
         }
         match name.as_str() {
+            // `"data": null` is data (the JSON value null); anything else that is null is absent.
             "data" => data = Some(*value),
-            "data_base64" => data_base64 = Some(*value),
-            // An attribute whose value is null is absent (the JSON format's rule).
             _ if JsonKind::of(value) == JsonKind::Null => {}
+            "data_base64" => data_base64 = Some(*value),
             _ => attributes.push(Attribute {
                 name: name.clone(),
                 place: place(name),
@@ -591,10 +591,11 @@ fn bytes_detail(bytes: &[u8], kind: ContentKind) -> Result<Box<RawValue>, String
             let data: &RawValue = serde_json::from_slice(bytes).map_err(|error| error.to_string())?;
             Ok(json_detail(data))
         }
-        ContentKind::Text | ContentKind::Binary => match std::str::from_utf8(bytes) {
-            Ok(text) if kind == ContentKind::Text => Ok(wrap("data", text)),
-            _ => Ok(wrap("data_base64", STANDARD.encode(bytes).as_str())),
+        ContentKind::Text => match std::str::from_utf8(bytes) {
+            Ok(text) => Ok(wrap("data", text)),
+            Err(_) => Ok(wrap("data_base64", STANDARD.encode(bytes).as_str())),
         },
+        ContentKind::Binary => Ok(wrap("data_base64", STANDARD.encode(bytes).as_str())),
     }
 }
 

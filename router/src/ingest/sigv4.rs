@@ -158,7 +158,8 @@ pub fn verify_for_service(
         return Err(SigV4Error::Skew { request_time: amz_date.to_owned(), server_time: amz_date_of(now) });
     }
     for name in &authorization.signed_headers {
-        if !headers.contains_key(*name) && !(*name == "host" && uri.authority().is_some()) {
+        let present = headers.contains_key(*name) || (*name == "host" && uri.authority().is_some());
+        if !present {
             return Err(malformed(format!("signed header {name} is not in the request")));
         }
     }

@@ -122,6 +122,10 @@ pub struct Scan {
     pub targets: usize,
     pub examples: usize,
     pub sources: Vec<RuleSource>,
+    /// The rules that have problems, each with only its targets that have none (a disabled rule
+    /// with the pattern `{}`, named as written, possibly empty): [`build`] on them reports the
+    /// problems of their modules too, as `switchyard check` does. Never run them.
+    pub partial: Vec<RuleSource>,
     pub problems: Vec<Problem>,
 }
 
@@ -205,6 +209,7 @@ pub fn scan_dir(dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> std::io::Re
                 scan.sources.push(source);
             }
         }
+        scan.partial.append(&mut reader.partial);
         scan.targets += reader.targets_seen;
         scan.examples += reader.examples_seen;
         scan.problems.append(&mut reader.problems);
@@ -250,7 +255,7 @@ pub fn build(
             file: source.file.clone(),
             line,
             column,
-            rule: Some(source.name.clone()),
+            rule: (!source.name.is_empty()).then(|| source.name.clone()),
             message,
         };
         let mut targets = Vec::new();

@@ -141,6 +141,8 @@ pub(crate) struct Reader<'a> {
     /// Rule names already used, over every file, and where.
     pub(crate) names: &'a mut HashMap<String, (PathBuf, usize, usize)>,
     pub(crate) problems: Vec<Problem>,
+    /// Rules with problems, with the targets that have none (see [`super::Scan::partial`]).
+    pub(crate) partial: Vec<RuleSource>,
     pub(crate) targets_seen: usize,
     pub(crate) examples_seen: usize,
     rule: Option<String>,
@@ -163,6 +165,7 @@ impl<'a> Reader<'a> {
             env,
             names,
             problems: Vec::new(),
+            partial: Vec::new(),
             targets_seen: 0,
             examples_seen: 0,
             rule: None,
@@ -263,7 +266,11 @@ impl<'a> Reader<'a> {
     /// Reads one rule; `None` when it has any problem (all of them reported).
     pub(crate) fn rule(&mut self, node: &Node) -> Option<RuleSource> {
         let before = self.problems.len();
-        self.rule = node.get("name", self.yaml).and_then(|n| n.as_str(self.yaml)).map(str::to_owned);
+        self.rule = node
+            .get("name", self.yaml)
+            .and_then(|n| n.as_str(self.yaml))
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned);
         let Some(fields) = self.fields(node, RULE_FIELDS, "a rule", "") else {
             return None;
         };
@@ -381,6 +388,21 @@ impl<'a> Reader<'a> {
         }
 
         if self.problems.len() > before {
+            if !targets.is_empty() {
+                // Its modules can still be checked.
+                self.partial.push(RuleSource {
+                    name: self.rule.clone().unwrap_or_default(),
+                    description: None,
+                    file: self.file.to_owned(),
+                    line: node.line,
+                    column: node.column,
+                    bus: DEFAULT_BUS.to_owned(),
+                    enabled: false,
+                    pattern: "{}".to_owned(),
+                    targets,
+                    examples: Vec::new(),
+                });
+            }
             return None;
         }
         Some(RuleSource {
@@ -417,7 +439,7 @@ impl<'a> Reader<'a> {
                 self.problem(node, format!("{prefix}missing field `id`"));
                 None
             }
-            Some(value) => self.take::<String>(value, &prefix).and_then(|id| {
+            Some(value) => self.take::<String>(value, &format!("{prefix}id: ")).and_then(|id| {
                 if let Some(problem) = name_problem("the target id", &id, 64) {
                     self.problem(value, format!("{prefix}{problem}"));
                     return None;
@@ -486,7 +508,11 @@ impl<'a> Reader<'a> {
         if let Err(errors) = Transform::compile(&input, target) {
             for error in errors.0 {
                 let at = self.transform_node(node, &fields, &error.location);
-                self.problem(at, format!("{prefix}{}: {}", error.location, error.message));
+                let message = match error.location.as_str() {
+                    "target" => format!("{prefix}{}", error.message),
+                    location => format!("{prefix}{location}: {}", error.message),
+                };
+                self.problem(at, message);
             }
         }
 
