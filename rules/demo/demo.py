@@ -10,6 +10,7 @@ Ctrl-C, or stops at once when DEMO_EXIT=1.
 Standard library only: a fresh machine has python3 and nothing else.
 """
 
+import functools
 import http.server
 import json
 import os
@@ -28,6 +29,7 @@ WASM = Path(os.environ.get("SWITCHYARD_WASM", ROOT / "target/wasm/wasm32-wasip2/
 DATA = Path(os.environ.get("DEMO_DATA", ROOT / "target/demo-data"))
 
 received = []
+print = functools.partial(print, flush=True)  # noqa: A001 (the router's output interleaves with ours)
 
 
 class Webhook(http.server.BaseHTTPRequestHandler):
@@ -181,7 +183,7 @@ def report(base, admin, log_path):
     section("what the consumers said (their logs, from the router's log)")
     for line in open(log_path, encoding="utf-8", errors="replace"):
         if "switchyard::consumer" in line:
-            print("  " + line.rstrip()[:220])
+            print("  " + line.split("switchyard::consumer: ", 1)[-1].rstrip()[:200])
 
     section("dead letters (admin API: GET /dlq)")
     _, body = call(admin + "/dlq")

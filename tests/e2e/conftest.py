@@ -51,7 +51,7 @@ def wasm(name: str) -> str:
     """The absolute path of a test consumer (`c_ok`, `c_permanent`, `c_retryable`, ...)."""
     path = WASM_DIR / f"{name}.wasm"
     if not path.is_file():
-        pytest.fail(f"{path} is missing: build the Wasm consumers (cargo build -p switchyard-tests) "
+        pytest.fail(f"{path} is missing: build the Wasm consumers (cargo test -p switchyard-tests --no-run) "
                     "or set SWITCHYARD_WASM_DIR")
     return str(path)
 

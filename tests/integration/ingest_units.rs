@@ -18,7 +18,7 @@ use proptest::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
 use switchyard::ingest::cloudevents::{self, CloudEventError, Envelope};
-use switchyard::ingest::sigv4::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use switchyard::ingest::sigv4::{self, Credential, SigV4Error};
 
 // ---------------------------------------------------------------------------------------------------

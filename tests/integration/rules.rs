@@ -212,7 +212,19 @@ fn relative_modules_are_found_beside_their_rules_file() {
     );
     let rules = built(&dir.0.join("rules"));
     assert_eq!(rules[0].targets[0].consumer.path(), dir.0.join("rules/bin/ok.wasm"));
-    assert_eq!(rules[0].targets[0].consumer.sha256(), rules[0].targets[1].consumer.sha256());
+    let sha256 = rules[0].targets[0].consumer.sha256().to_owned();
+    assert_eq!(rules[0].targets[1].consumer.sha256(), sha256);
+
+    // The right pin, in either case, loads.
+    dir.write(
+        "rules/r.yaml",
+        &format!(
+            "- {{name: r, event_pattern: {{source: [x]}}, targets: [{{id: t, module: bin/ok.wasm, sha256: {}}}]}}\n",
+            sha256.to_uppercase()
+        ),
+    );
+    let rules = built(&dir.0.join("rules"));
+    assert_eq!(rules[0].targets[0].consumer.sha256(), sha256);
 }
 
 #[test]

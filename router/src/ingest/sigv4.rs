@@ -18,10 +18,6 @@ use sha2::{Digest, Sha256};
 
 use crate::clock;
 
-/// The `http` crate whose types this API takes, for callers without a dependency of their own on it
-/// (the integration tests).
-pub use http;
-
 type HmacSha256 = Hmac<Sha256>;
 
 /// The one algorithm verified.

@@ -84,7 +84,11 @@ fn plan(settings: Settings) -> anyhow::Result<Plan> {
 fn init_logging(settings: &Settings) {
     let filter = tracing_subscriber::EnvFilter::try_new(settings.log.as_deref().unwrap_or("info"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
     let _ = match settings.log_format.unwrap_or(LogFormat::Text) {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
