@@ -398,10 +398,18 @@ impl Pipeline {
                 out.push_str(&format!("switchyard_pending_deliveries {}\n", stats.pending));
                 gauge(&mut out, "switchyard_retry_queue_depth", "Pending deliveries with at least one failed attempt");
                 out.push_str(&format!("switchyard_retry_queue_depth {}\n", stats.retrying));
+                let label = |rule: &str| rule.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+                gauge(
+                    &mut out,
+                    "switchyard_rule_retry_queue_depth",
+                    "Pending deliveries with a failed attempt, per rule",
+                );
+                for (rule, count) in &stats.retrying_by_rule {
+                    out.push_str(&format!("switchyard_rule_retry_queue_depth{{rule=\"{}\"}} {count}\n", label(rule)));
+                }
                 gauge(&mut out, "switchyard_dead_letters", "Dead letters kept, per rule");
                 for (rule, count) in &stats.dead_letters {
-                    let rule = rule.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-                    out.push_str(&format!("switchyard_dead_letters{{rule=\"{rule}\"}} {count}\n"));
+                    out.push_str(&format!("switchyard_dead_letters{{rule=\"{}\"}} {count}\n", label(rule)));
                 }
             }
             Err(error) => tracing::warn!(target: "switchyard::delivery", "store statistics unavailable: {error}"),
@@ -623,7 +631,10 @@ impl Pipeline {
         if outcome.kind == OutcomeKind::Ok {
             for emitted in &outcome.emitted {
                 let event = self.envelope(emitted);
-                match self.accept_with(&route.bus, event, delivery.new.hop + 1, Some(delivery.new.event_id.clone())).await {
+                match self
+                    .accept_with(&route.bus, event, delivery.new.hop + 1, Some(delivery.new.event_id.clone()))
+                    .await
+                {
                     Ok(_) => {
                         self.metrics.emitted_events.fetch_add(1, Ordering::Relaxed);
                     }

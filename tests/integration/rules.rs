@@ -264,7 +264,7 @@ fn kv_needs_a_store() {
     let lines: Vec<String> = problems.iter().map(|p| line(&cases_dir().join("ok-yaml"), &p.to_string())).collect();
     assert_eq!(
         lines,
-        ["orders.yaml:20:70: rule order-confirmation: target notify: capabilities: kv is asked for but this router has no key-value store"]
+        ["orders.yaml:20:87: rule order-confirmation: target notify: capabilities: kv is asked for but this router has no key-value store"]
     );
 }
 

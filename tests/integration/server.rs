@@ -351,3 +351,21 @@ fn a_full_disk_answers_503_and_loses_nothing_acknowledged() {
     println!("full disk after {} acknowledged events; all delivered after the restart", acked.len());
     assert_eq!(router.stop(Duration::from_secs(20)), Some(0));
 }
+
+/// A delivery waiting for its retry counts in its rule's retry-queue depth, before and after a
+/// restart.
+#[test]
+fn retry_queue_depth_per_rule() {
+    let dir = temp_dir("depth");
+    let extra = "      retry_policy: {backoff_base_ms: 600000, backoff_cap_ms: 600000}\n";
+    write_file(&dir, "rules.yaml", &rules_yaml(&[("flaky", "flaky.test", &wasm("c_retryable"), extra)]));
+    let start = Start { rules: dir.clone(), data_dir: dir.join("data"), ..Start::default() };
+    let router = Router::start(&start);
+    assert_eq!(router.post("/events", &[], events_body(&["f-1".into()], "flaky.test").as_bytes()).status, 200);
+    router.wait_metric("switchyard_rule_retry_queue_depth{rule=\"flaky\"}", Duration::from_secs(10), |v| v == 1.0);
+    assert_eq!(router.metric("switchyard_retry_queue_depth"), Some(1.0));
+    assert_eq!(router.stop(Duration::from_secs(20)), Some(0));
+    let router = Router::start(&start);
+    assert_eq!(router.metric("switchyard_rule_retry_queue_depth{rule=\"flaky\"}"), Some(1.0));
+    assert_eq!(router.stop(Duration::from_secs(20)), Some(0));
+}

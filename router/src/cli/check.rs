@@ -10,34 +10,36 @@ use anyhow::Context;
 use crate::invoke::{AllocationMode, Host, HostConfig, KvStore, MemoryKv};
 use crate::rules;
 
+/// The long help of `switchyard check` (`--help`).
+pub(super) const LONG_ABOUT: &str = r#"Checks a folder of rules files as the router would load them, and runs their examples.
+
+Every *.yaml, *.yml and *.json file of DIR (not recursive, hidden files skipped) is a list of
+rules. A rule has a name, an optional description, bus and state, an event_pattern and 1 to 5
+targets; a target names its consumer module (a .wasm component; ${NAME} is read from the
+environment, a relative path is relative to the rules file) with an optional sha256 pin, its
+input (input, input_path or input_transformer), retry_policy, dead_letter, limits,
+capabilities and config. A rule may embed example events with whether it must match them:
+
+  - name: order-confirmation
+    event_pattern: {source: [shop.orders], detail-type: [OrderPlaced]}
+    targets:
+      - id: notify
+        module: ${SWITCHYARD_WASM}/order_notification.wasm
+    examples:
+      - event: {source: shop.orders, detail-type: OrderPlaced, detail: {}}
+        matches: true
+
+The check reads every file (syntax, unknown fields, names, patterns, transforms, policies),
+loads and type-checks every module against the consumer world, and runs every example. Each
+problem is printed on stdout as `file:line:column: rule NAME: message` (with --json, one JSON
+object per line: file, line, column, rule, message); a summary goes to stderr.
+
+Exit codes: 0 when there is no problem, 1 when there is any, 2 when DIR cannot be read.
+
+The format is described in full in rules/README.md, section "Rules files"."#;
+
 /// Checks a folder of rules files as the router would load them, and runs their examples.
-///
-/// Every *.yaml, *.yml and *.json file of DIR (not recursive, hidden files skipped) is a list of
-/// rules. A rule has a name, an optional description, bus and state, an event_pattern and 1 to 5
-/// targets; a target names its consumer module (a .wasm component; ${NAME} is read from the
-/// environment, a relative path is relative to the rules file) with an optional sha256 pin, its
-/// input (input, input_path or input_transformer), retry_policy, dead_letter, limits,
-/// capabilities and config. A rule may embed example events with whether it must match them:
-///
-///   - name: order-confirmation
-///     event_pattern: {source: [shop.orders], detail-type: [OrderPlaced]}
-///     targets:
-///       - id: notify
-///         module: ${SWITCHYARD_WASM}/order_notification.wasm
-///     examples:
-///       - event: {source: shop.orders, detail-type: OrderPlaced, detail: {}}
-///         matches: true
-///
-/// The check reads every file (syntax, unknown fields, names, patterns, transforms, policies),
-/// loads and type-checks every module against the consumer world, and runs every example. Each
-/// problem is printed on stdout as `file:line:column: rule NAME: message` (with --json, one JSON
-/// object per line: file, line, column, rule, message); a summary goes to stderr.
-///
-/// Exit codes: 0 when there is no problem, 1 when there is any, 2 when DIR cannot be read.
-///
-/// The format is described in full in rules/README.md, section "Rules files".
 #[derive(Debug, clap::Args)]
-#[command(verbatim_doc_comment)]
 pub struct CheckArgs {
     /// The folder of rules files.
     #[arg(value_name = "DIR")]

@@ -43,6 +43,7 @@ enum Command {
     /// Run the router: the HTTP API, delivery, dead letters and hot reload of the rules.
     Serve(serve::ServeArgs),
     /// Check a folder of rules files: syntax, fields, patterns, transforms, modules and examples.
+    #[command(long_about = check::LONG_ABOUT)]
     Check(check::CheckArgs),
     /// Run one delivery through a consumer component and print its outcome as JSON.
     Invoke(invoke::InvokeArgs),

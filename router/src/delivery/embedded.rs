@@ -152,6 +152,8 @@ struct Queue {
     leased: HashSet<u64>,
     pending: u64,
     retrying: u64,
+    /// The rule of every delivery in `retrying`, for the per-rule depth of the retry queue.
+    retrying_rules: HashMap<u64, Arc<str>>,
     dead_letters: BTreeMap<String, u64>,
 }
 
@@ -190,6 +192,12 @@ impl Shared {
         queue.due.extend(delta.due);
         queue.pending = queue.pending.saturating_add_signed(delta.pending);
         queue.retrying = queue.retrying.saturating_add_signed(delta.retrying);
+        for (id, rule) in delta.retrying_rules {
+            match rule {
+                Some(rule) => queue.retrying_rules.insert(id, rule),
+                None => queue.retrying_rules.remove(&id),
+            };
+        }
         for (rule, change) in delta.dead_letters {
             let count = queue.dead_letters.entry(rule).or_insert(0);
             *count = count.saturating_add_signed(change);
@@ -288,10 +296,18 @@ fn load(db: &Database, queue: &mut Queue, ids: &mut Ids) -> Result<(), redb::Err
     let due_table = txn.open_table(DUE)?;
     let mut due = BTreeSet::new();
     let mut retrying = 0;
+    let mut retrying_rules = HashMap::new();
     for entry in due_table.iter()? {
         let (key, attempts) = entry?;
         let (due_at_ms, id) = key.value();
-        retrying += u64::from(attempts.value() > 0);
+        if attempts.value() > 0 {
+            retrying += 1;
+            let rule = deliveries
+                .get(id)?
+                .and_then(|record| codec::decode_delivery(id, record.value()).ok())
+                .map_or_else(|| Arc::from("?"), |delivery| Arc::from(delivery.new.rule.as_str()));
+            retrying_rules.insert(id, rule);
+        }
         if !queue.leased.contains(&id) {
             due.insert((due_at_ms, id));
         }
@@ -316,7 +332,7 @@ fn load(db: &Database, queue: &mut Queue, ids: &mut Ids) -> Result<(), redb::Err
     let letters = txn.open_table(DEAD_LETTERS)?;
     ids.next_delivery = ids.next_delivery.max(stored(NEXT_DELIVERY_ID)?).max(after_last(&deliveries)?);
     ids.next_dead_letter = ids.next_dead_letter.max(stored(NEXT_DEAD_LETTER_ID)?).max(after_last(&letters)?);
-    *queue = Queue { due, leased, pending: deliveries.len()?, retrying, dead_letters };
+    *queue = Queue { due, leased, pending: deliveries.len()?, retrying, retrying_rules, dead_letters };
     Ok(())
 }
 
@@ -569,6 +585,13 @@ impl DeliveryStore for EmbeddedStore {
         Ok(StoreStats {
             pending: queue.pending,
             retrying: queue.retrying,
+            retrying_by_rule: {
+                let mut by_rule: BTreeMap<&str, u64> = BTreeMap::new();
+                for rule in queue.retrying_rules.values() {
+                    *by_rule.entry(rule).or_insert(0) += 1;
+                }
+                by_rule.into_iter().map(|(rule, n)| (rule.to_owned(), n)).collect()
+            },
             dead_letters: queue.dead_letters.iter().map(|(rule, count)| (rule.clone(), *count)).collect(),
         })
     }
@@ -753,6 +776,8 @@ struct Delta {
     released: HashSet<u64>,
     pending: i64,
     retrying: i64,
+    /// Deliveries that began (`Some(rule)`) or stopped (`None`) being retried.
+    retrying_rules: Vec<(u64, Option<Arc<str>>)>,
     dead_letters: HashMap<String, i64>,
     /// Key-value entries set or deleted (nothing to publish, but something to commit).
     kv_changes: usize,
@@ -1020,6 +1045,9 @@ impl Writer {
         delta.released.insert(id);
         delta.pending -= 1;
         delta.retrying -= i64::from(header.attempts > 0);
+        if header.attempts > 0 {
+            delta.retrying_rules.push((id, None));
+        }
         Ok(Ok(()))
     }
 
@@ -1048,6 +1076,9 @@ impl Writer {
         delta.released.insert(id);
         delta.due.push((due_at_ms, id));
         delta.retrying += i64::from(!was_retrying);
+        if !was_retrying {
+            delta.retrying_rules.push((id, Some(Arc::from(delivery.new.rule.as_str()))));
+        }
         Ok(Ok(()))
     }
 
@@ -1087,6 +1118,9 @@ impl Writer {
         delta.released.insert(id);
         delta.pending -= 1;
         delta.retrying -= i64::from(was_retrying);
+        if was_retrying {
+            delta.retrying_rules.push((id, None));
+        }
         *delta.dead_letters.entry(rule.to_string()).or_insert(0) += 1;
         Ok(Ok(letter.id))
     }

@@ -161,6 +161,8 @@ pub struct StoreStats {
     pub pending: u64,
     /// Of those, deliveries with at least one failed attempt (the retry queue).
     pub retrying: u64,
+    /// The same per rule.
+    pub retrying_by_rule: Vec<(String, u64)>,
     /// Dead letters per rule.
     pub dead_letters: Vec<(String, u64)>,
 }

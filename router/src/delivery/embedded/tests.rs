@@ -125,7 +125,10 @@ fn retry_makes_a_delivery_due_later_with_the_attempt_recorded() {
         assert_eq!(ids_of(&store.take_due(100, 10).expect("take_due")), [id]);
         store.retry(id, 5_000, failed(200, "TIMEOUT")).await.expect("retry");
         assert_eq!(store.retry(id, 5_000, failed(200, "TIMEOUT")).await, Err(StoreError::NotFound(id)));
-        assert_eq!(store.stats().expect("stats"), StoreStats { pending: 1, retrying: 1, dead_letters: Vec::new() });
+        assert_eq!(
+            store.stats().expect("stats"),
+            StoreStats { pending: 1, retrying: 1, retrying_by_rule: vec![("r".into(), 1)], dead_letters: Vec::new() }
+        );
 
         assert_eq!(store.next_due_ms(), Some(5_000));
         assert!(store.take_due(4_999, 10).expect("take_due").is_empty(), "not due before its time");
@@ -171,7 +174,12 @@ fn dead_letter_moves_the_delivery_with_every_field_and_redrive_brings_it_back() 
         assert_eq!(store.dead_letter(id, info, 1_102).await, Err(StoreError::NotFound(id)));
         assert_eq!(
             store.stats().expect("stats"),
-            StoreStats { pending: 0, retrying: 0, dead_letters: vec![("orders".into(), 1)] }
+            StoreStats {
+                pending: 0,
+                retrying: 0,
+                retrying_by_rule: Vec::new(),
+                dead_letters: vec![("orders".into(), 1)]
+            }
         );
         assert!(store.take_due(u64::MAX, 10).expect("take_due").is_empty());
 
@@ -199,7 +207,10 @@ fn dead_letter_moves_the_delivery_with_every_field_and_redrive_brings_it_back() 
         assert_eq!(store.redrive(filter.clone(), 5_000).await, Ok(1));
         assert_eq!(store.dlq_get(letter_id), Ok(None));
         assert_eq!(store.redrive(filter, 5_000).await, Ok(0), "redriving again moves nothing");
-        assert_eq!(store.stats().expect("stats"), StoreStats { pending: 1, retrying: 0, dead_letters: Vec::new() });
+        assert_eq!(
+            store.stats().expect("stats"),
+            StoreStats { pending: 1, retrying: 0, retrying_by_rule: Vec::new(), dead_letters: Vec::new() }
+        );
         assert_eq!(store.next_due_ms(), Some(5_000));
         let back = store.take_due(5_000, 10).expect("take_due");
         assert_eq!(back.len(), 1);
@@ -252,7 +263,10 @@ fn dead_letter_queries_filter_limit_and_purge() {
         assert_eq!(store.purge(DlqFilter { limit: Some(1), ..DlqFilter::default() }).await, Ok(1));
         assert_eq!(list(DlqFilter::default()), [c]);
         assert_eq!(store.redrive(DlqFilter { ids: Some(vec![c]), ..DlqFilter::default() }, 50).await, Ok(1));
-        assert_eq!(store.stats().expect("stats"), StoreStats { pending: 1, retrying: 0, dead_letters: Vec::new() });
+        assert_eq!(
+            store.stats().expect("stats"),
+            StoreStats { pending: 1, retrying: 0, retrying_by_rule: Vec::new(), dead_letters: Vec::new() }
+        );
     });
 }
 
@@ -279,7 +293,12 @@ fn a_reopened_store_has_unfinished_deliveries_due_again_and_keeps_ids_increasing
     let store = EmbeddedStore::open(dir.path()).expect("reopen");
     assert_eq!(
         store.stats().expect("stats"),
-        StoreStats { pending: 3, retrying: 1, dead_letters: vec![("r".into(), 1)] }
+        StoreStats {
+            pending: 3,
+            retrying: 1,
+            retrying_by_rule: vec![("r".into(), 1)],
+            dead_letters: vec![("r".into(), 1)]
+        }
     );
     let due = store.take_due(10_000, 10).expect("take_due");
     assert_eq!(ids_of(&due), [ids[1], ids[3], ids[2]], "every unfinished delivery, leased or not, by due time");
