@@ -162,7 +162,6 @@ fn hex(byte: u8) -> Option<u8> {
     (byte as char).to_digit(16).map(|d| d as u8)
 }
 
-
 /// A query parameter's value, percent-decoded.
 pub(crate) fn query_param(query: &str, name: &str) -> Option<String> {
     query.split('&').filter_map(|pair| pair.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| percent_decode(v))

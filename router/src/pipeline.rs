@@ -295,6 +295,9 @@ pub enum AcceptError {
     /// The event is not acceptable (not JSON, no id, ...): a 4xx for the producer.
     #[error("{0}")]
     Invalid(String),
+    /// Valid, but not accepted because another event of its all-or-nothing batch was invalid.
+    #[error("not accepted: another event of the request was refused")]
+    Withheld,
     /// The bus does not exist: a 4xx (ResourceNotFoundException) for the producer.
     #[error("{0}")]
     UnknownBus(String),
@@ -447,19 +450,22 @@ impl Pipeline {
         hop: u32,
         causation: Option<String>,
     ) -> Result<Accepted, AcceptError> {
-        let mut results = self.accept_batch(bus, vec![event], hop, causation).await;
+        let mut results = self.accept_batch(bus, vec![event], hop, causation, false).await;
         results.pop().unwrap_or_else(|| Err(AcceptError::Invalid("no event".into())))
     }
 
     /// Accepts a batch of events on one bus with one durable write: one result per event, in order.
-    /// An invalid event fails alone; when the write fails, every event that matched a rule fails
-    /// with it (nothing of theirs was recorded) and those that matched nothing are still accepted.
+    /// An invalid event fails alone, unless `all_or_nothing`: then one invalid event withholds the
+    /// whole batch (the others fail with [`AcceptError::Withheld`]). When the write fails, every
+    /// event that matched a rule fails with it (nothing of theirs was recorded) and those that
+    /// matched nothing are still accepted.
     pub async fn accept_batch(
         &self,
         bus: &str,
         events: Vec<Vec<u8>>,
         hop: u32,
         causation: Option<String>,
+        all_or_nothing: bool,
     ) -> Vec<Result<Accepted, AcceptError>> {
         let routes = self.routes.load_full();
         let Some(matcher) = routes.matchers.get(bus) else {
@@ -499,6 +505,14 @@ impl Pipeline {
                 triggered += matched.len() as u64;
             }
             results.push(Ok(Accepted { event_id, deliveries: deliveries.len() - before }));
+        }
+        if all_or_nothing && results.iter().any(Result::is_err) {
+            for result in &mut results {
+                if result.is_ok() {
+                    *result = Err(AcceptError::Withheld);
+                }
+            }
+            return results;
         }
         if deliveries.is_empty() {
             return results;

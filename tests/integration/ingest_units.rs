@@ -14,11 +14,11 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use proptest::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
 use switchyard::ingest::cloudevents::{self, CloudEventError, Envelope};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use switchyard::ingest::sigv4::{self, Credential, SigV4Error};
 
 // ---------------------------------------------------------------------------------------------------

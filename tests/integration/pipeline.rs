@@ -259,7 +259,11 @@ fn broken_rules_are_all_reported() {
     let mut bad_retry = target(&host, "t", "c_ok", RetryPolicy::default());
     bad_retry.retry.maximum_retry_attempts = 999;
     let rules = vec![
-        RuleConfig { name: "bad-pattern".into(), pattern: r#"{"source": "not-an-array"}"#.into(), ..Default::default() },
+        RuleConfig {
+            name: "bad-pattern".into(),
+            pattern: r#"{"source": "not-an-array"}"#.into(),
+            ..Default::default()
+        },
         rule("bad-retry", "x", vec![bad_retry]),
     ];
     let problems = Routes::build(rules, &PipelineConfig::default()).unwrap_err();

@@ -166,10 +166,7 @@ fn a_clean_folder_builds_into_the_rules_it_says() {
     assert_eq!(limits.memory_bytes, 16 << 20);
     assert_eq!((limits.fuel, limits.emit_max_events, limits.emit_max_bytes), (None, 3, 4096));
     assert_eq!(notify.concurrency, 2);
-    assert_eq!(
-        (notify.retry.maximum_retry_attempts, notify.retry.maximum_event_age_seconds),
-        (3, 3600)
-    );
+    assert_eq!((notify.retry.maximum_retry_attempts, notify.retry.maximum_event_age_seconds), (3, 3600));
     assert_eq!((notify.retry.backoff_base_ms, notify.retry.backoff_cap_ms), (100, 5000));
     assert_eq!(notify.dead_letter_retention, Some(Duration::from_secs(14 * 86_400)));
     let hosts: Vec<String> = notify.spec.grants.http.iter().map(|h| h.to_string()).collect();
@@ -264,7 +261,9 @@ fn kv_needs_a_store() {
     let lines: Vec<String> = problems.iter().map(|p| line(&cases_dir().join("ok-yaml"), &p.to_string())).collect();
     assert_eq!(
         lines,
-        ["orders.yaml:20:87: rule order-confirmation: target notify: capabilities: kv is asked for but this router has no key-value store"]
+        [
+            "orders.yaml:20:87: rule order-confirmation: target notify: capabilities: kv is asked for but this router has no key-value store"
+        ]
     );
 }
 

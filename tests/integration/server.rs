@@ -166,7 +166,8 @@ fn rules_reload_on_change_and_sighup_and_survive_a_broken_file() {
     };
     let router = Router::start(&start);
     let deliveries = |router: &Router, source: &str| {
-        let response = router.post("/events", &[], events_body(&[format!("{source}-{:?}", Instant::now())], source).as_bytes());
+        let response =
+            router.post("/events", &[], events_body(&[format!("{source}-{:?}", Instant::now())], source).as_bytes());
         assert_eq!(response.status, 200, "{}", response.text());
         response.json()["events"][0]["deliveries"].as_u64().unwrap()
     };
@@ -343,9 +344,8 @@ fn a_full_disk_answers_503_and_loses_nothing_acknowledged() {
     // Room again, and a consumer that succeeds: every acknowledged event is delivered.
     let start = Start { rules, shell_prefix: None, ..start };
     let router = Router::start(&start);
-    let delivered = router.wait_metric("switchyard_invocations_total", Duration::from_secs(60), |v| {
-        v >= acked.len() as f64
-    });
+    let delivered =
+        router.wait_metric("switchyard_invocations_total", Duration::from_secs(60), |v| v >= acked.len() as f64);
     assert!(delivered >= acked.len() as f64);
     router.wait_metric("switchyard_pending_deliveries", Duration::from_secs(30), |v| v == 0.0);
     println!("full disk after {} acknowledged events; all delivered after the restart", acked.len());

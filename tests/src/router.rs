@@ -221,8 +221,11 @@ impl Response {
 
 /// One request on its own connection. A connection that fails gives status 0.
 pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
-    try_request(addr, method, path, headers, body)
-        .unwrap_or(Response { status: 0, headers: Vec::new(), body: Vec::new() })
+    try_request(addr, method, path, headers, body).unwrap_or(Response {
+        status: 0,
+        headers: Vec::new(),
+        body: Vec::new(),
+    })
 }
 
 pub fn try_request(
@@ -246,7 +249,8 @@ pub fn try_request(
     stream.write_all(body)?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
-    parse(&raw).ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {:?}", String::from_utf8_lossy(&raw))))
+    parse(&raw)
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {:?}", String::from_utf8_lossy(&raw))))
 }
 
 fn parse(raw: &[u8]) -> Option<Response> {
@@ -254,10 +258,8 @@ fn parse(raw: &[u8]) -> Option<Response> {
     let head = std::str::from_utf8(&raw[..end]).ok()?;
     let mut lines = head.split("\r\n");
     let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())).collect();
     Some(Response { status, headers, body: raw[end + 4..].to_vec() })
 }
 

@@ -15,10 +15,11 @@ pub(super) const LONG_ABOUT: &str = r#"Checks a folder of rules files as the rou
 
 Every *.yaml, *.yml and *.json file of DIR (not recursive, hidden files skipped) is a list of
 rules. A rule has a name, an optional description, bus and state, an event_pattern and 1 to 5
-targets; a target names its consumer module (a .wasm component; ${NAME} is read from the
-environment, a relative path is relative to the rules file) with an optional sha256 pin, its
-input (input, input_path or input_transformer), retry_policy, dead_letter, limits,
-capabilities and config. A rule may embed example events with whether it must match them:
+targets; a target names its consumer module (a .wasm component; a relative path is relative
+to the rules file) with an optional sha256 pin, its input (input, input_path or
+input_transformer), retry_policy, dead_letter, limits, capabilities and config. ${NAME} in
+module and in config values is replaced by the environment variable NAME. A rule may embed
+example events with whether it must match them:
 
   - name: order-confirmation
     event_pattern: {source: [shop.orders], detail-type: [OrderPlaced]}
@@ -64,7 +65,8 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let all: Vec<rules::RuleSource> = scan.sources.iter().chain(&scan.partial).cloned().collect();
     if !all.is_empty() {
         let fuel = all.iter().flat_map(|s| &s.targets).any(|t| t.limits.fuel.is_some());
-        let cache_dir = if args.no_cache { None } else { args.cache_dir.clone().or_else(crate::invoke::default_cache_dir) };
+        let cache_dir =
+            if args.no_cache { None } else { args.cache_dir.clone().or_else(crate::invoke::default_cache_dir) };
         let host = Host::new(HostConfig {
             max_concurrency: 1,
             allocation: AllocationMode::OnDemand,

@@ -41,7 +41,7 @@ enum Command {
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
     /// Run the router: the HTTP API, delivery, dead letters and hot reload of the rules.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Check a folder of rules files: syntax, fields, patterns, transforms, modules and examples.
     #[command(long_about = check::LONG_ABOUT)]
     Check(check::CheckArgs),
@@ -58,7 +58,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Pattern(command) => pattern::run(command),
         Command::Transform(command) => transform::run(command),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Check(args) => check::run(args),
         Command::Invoke(args) => invoke::run(args),
         Command::Dlq(command) => dlq::run(command),

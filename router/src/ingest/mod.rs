@@ -2,7 +2,7 @@
 //! AWS JSON 1.1, CloudEvents, plain JSON) and the pieces it is made of.
 
 pub mod cloudevents;
-pub mod sigv4;
 pub mod plain;
 pub mod putevents;
 pub mod server;
+pub mod sigv4;

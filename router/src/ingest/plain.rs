@@ -21,7 +21,11 @@ pub struct PlainError {
 
 impl std::fmt::Display for PlainError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.pointer.is_empty() { f.write_str(&self.message) } else { write!(f, "{}: {}", self.pointer, self.message) }
+        if self.pointer.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.pointer, self.message)
+        }
     }
 }
 
@@ -83,6 +87,9 @@ fn event(
             return Err((name.to_owned(), format!("{name} is required")));
         }
     }
+    for name in ["version", "account", "region"] {
+        string(&fields, name)?;
+    }
     match fields.get("detail") {
         None => return Err(("detail".into(), "detail is required (a JSON object)".into())),
         Some(raw) if !raw.get().starts_with('{') => {
@@ -114,10 +121,8 @@ fn event(
     ];
     let filled: Vec<(&str, String)> =
         fill.into_iter().filter(|(name, _)| !fields.contains_key(*name)).map(|(n, v)| (n, v.to_string())).collect();
-    let filled_raw: Vec<(&str, Box<RawValue>)> = filled
-        .into_iter()
-        .filter_map(|(name, text)| RawValue::from_string(text).ok().map(|raw| (name, raw)))
-        .collect();
+    let filled_raw: Vec<(&str, Box<RawValue>)> =
+        filled.into_iter().filter_map(|(name, text)| RawValue::from_string(text).ok().map(|raw| (name, raw))).collect();
     for (name, raw) in &filled_raw {
         fields.insert((*name).to_owned(), raw);
     }

@@ -89,8 +89,8 @@ pub fn read_put_events(
     mut new_id: impl FnMut() -> String,
     bus_exists: impl Fn(&str) -> bool,
 ) -> Result<Vec<Entry>, AwsError> {
-    let text = std::str::from_utf8(body)
-        .map_err(|e| AwsError::validation(format!("the request body is not UTF-8: {e}")))?;
+    let text =
+        std::str::from_utf8(body).map_err(|e| AwsError::validation(format!("the request body is not UTF-8: {e}")))?;
     let request: Request = serde_json::from_str(text).map_err(|e| AwsError {
         status: 400,
         kind: "SerializationException",
@@ -197,13 +197,19 @@ fn envelope(
     let detail_type = required(&entry.detail_type, "DetailType")?;
     let detail = match &entry.detail {
         None | Some(Value::Null) => {
-            return Err(("InvalidArgument", "Parameter Detail is not valid. Reason: Detail is a required argument.".into()));
+            return Err((
+                "InvalidArgument",
+                "Parameter Detail is not valid. Reason: Detail is a required argument.".into(),
+            ));
         }
         Some(Value::String(detail)) => detail,
         Some(_) => return Err(("MalformedDetail", "Detail is malformed.".into())),
     };
     if source.len() > 256 {
-        return Err(("InvalidArgument", "Parameter Source is not valid. Reason: Source is longer than 256 characters.".into()));
+        return Err((
+            "InvalidArgument",
+            "Parameter Source is not valid. Reason: Source is longer than 256 characters.".into(),
+        ));
     }
     if detail_type.len() > 128 {
         return Err((
@@ -221,13 +227,15 @@ fn envelope(
     };
     let resources: Vec<&str> = match &entry.resources {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Option<Vec<_>>>()
-            .ok_or(("InvalidArgument", "Parameter Resources is not valid. Reason: every resource must be a string.".into()))?,
+        Some(Value::Array(items)) => items.iter().map(|r| r.as_str()).collect::<Option<Vec<_>>>().ok_or((
+            "InvalidArgument",
+            "Parameter Resources is not valid. Reason: every resource must be a string.".into(),
+        ))?,
         Some(_) => {
-            return Err(("InvalidArgument", "Parameter Resources is not valid. Reason: Resources must be a list.".into()));
+            return Err((
+                "InvalidArgument",
+                "Parameter Resources is not valid. Reason: Resources must be a list.".into(),
+            ));
         }
     };
     match &entry.trace_header {
@@ -236,15 +244,20 @@ fn envelope(
         Some(_) => {
             return Err((
                 "InvalidArgument",
-                "Parameter TraceHeader is not valid. Reason: TraceHeader must be a string of 1 to 500 characters.".into(),
+                "Parameter TraceHeader is not valid. Reason: TraceHeader must be a string of 1 to 500 characters."
+                    .into(),
             ));
         }
     }
     let time = match &entry.time {
         None | Some(Value::Null) => origin.now.to_owned(),
         Some(Value::Number(n)) => match n.as_f64().filter(|s| (0.0..253_402_300_800.0).contains(s)) {
-            Some(seconds) => crate::clock::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds as u64)),
-            None => return Err(("InvalidArgument", "Parameter Time is not valid. Reason: Time is out of range.".into())),
+            Some(seconds) => {
+                crate::clock::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds as u64))
+            }
+            None => {
+                return Err(("InvalidArgument", "Parameter Time is not valid. Reason: Time is out of range.".into()));
+            }
         },
         Some(Value::String(text)) => match crate::clock::parse_rfc3339_ms(text) {
             Some(ms) => crate::clock::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)),

@@ -192,7 +192,8 @@ impl Ingest {
         };
         let pending = self.pipeline.store().pending();
         if pending >= self.config.max_pending {
-            let message = format!("{pending} deliveries are waiting (the bound is {}); retry later", self.config.max_pending);
+            let message =
+                format!("{pending} deliveries are waiting (the bound is {}); retry later", self.config.max_pending);
             return self.busy(api, StatusCode::SERVICE_UNAVAILABLE, message);
         }
         let (parts, body) = request.into_parts();
@@ -265,7 +266,10 @@ impl Ingest {
             };
         }
         if api == Api::Aws {
-            return denied("MissingAuthenticationTokenException", "the request is not signed and has no bearer token".into());
+            return denied(
+                "MissingAuthenticationTokenException",
+                "the request is not signed and has no bearer token".into(),
+            );
         }
         denied("Unauthorized", "a valid `Authorization: Bearer <token>` header is required".into())
     }
@@ -278,6 +282,11 @@ impl Ingest {
                 Ok(answer) => reply(StatusCode::OK, "application/x-amz-json-1.1", answer),
                 Err(error) => aws_reply(&error),
             },
+            "" if parts.headers.contains_key("x-amz-target") => aws_reply(&AwsError {
+                status: 400,
+                kind: "UnknownOperationException",
+                message: "the X-Amz-Target header is not ASCII; it names the operation (AWSEvents.PutEvents or AWSEvents.TestEventPattern)".into(),
+            }),
             "" => aws_reply(&AwsError {
                 status: 400,
                 kind: "UnknownOperationException",
@@ -333,7 +342,7 @@ impl Ingest {
                 ids.push(id);
                 batch.push(envelope);
             }
-            let accepted = self.pipeline.accept_batch(&bus, batch, 0, None).await;
+            let accepted = self.pipeline.accept_batch(&bus, batch, 0, None, false).await;
             for (id, result) in ids.into_iter().zip(accepted) {
                 match result {
                     Ok(_) => results.push(Ok(id)),
@@ -345,7 +354,9 @@ impl Ingest {
                             format!("the events could not be recorded; nothing of this request was accepted that matched a rule: {error}"),
                         );
                     }
-                    Err(AcceptError::Invalid(_)) => results.push(Err(("MalformedDetail", "Detail is malformed.".into()))),
+                    Err(AcceptError::Invalid(_) | AcceptError::Withheld) => {
+                        results.push(Err(("MalformedDetail", "Detail is malformed.".into())))
+                    }
                     Err(AcceptError::UnknownBus(message)) => results.push(Err(("InvalidArgument", message))),
                 }
             }
@@ -372,14 +383,20 @@ impl Ingest {
             let envelope = cloudevents::Envelope { account: &config.account, region: &config.region, now: &now };
             match cloudevents::to_envelopes(&parts.headers, body, &envelope) {
                 Ok(envelopes) if envelopes.len() > self.config.limits.max_entries => {
-                    let message =
-                        format!("{} events in one batch; the limit is {}", envelopes.len(), self.config.limits.max_entries);
+                    let message = format!(
+                        "{} events in one batch; the limit is {}",
+                        envelopes.len(),
+                        self.config.limits.max_entries
+                    );
                     return json_reply(StatusCode::BAD_REQUEST, json!({ "error": message }));
                 }
                 Ok(envelopes) => envelopes.into_iter().map(|e| (event_id(&e), e)).collect(),
                 Err(errors) => {
                     let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                    return json_reply(StatusCode::BAD_REQUEST, json!({ "error": errors.join("; "), "errors": errors }));
+                    return json_reply(
+                        StatusCode::BAD_REQUEST,
+                        json!({ "error": errors.join("; "), "errors": errors }),
+                    );
                 }
             }
         } else {
@@ -387,17 +404,26 @@ impl Ingest {
                 Ok(events) => events,
                 Err(errors) => {
                     let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                    return json_reply(StatusCode::BAD_REQUEST, json!({ "error": errors.join("; "), "errors": errors }));
+                    return json_reply(
+                        StatusCode::BAD_REQUEST,
+                        json!({ "error": errors.join("; "), "errors": errors }),
+                    );
                 }
             }
         };
+        let batch = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+            || !parts.headers.contains_key("ce-specversion")
+                && cloudevents::is_cloudevent(&parts.headers)
+                && !is_structured(&parts.headers);
         let (ids, envelopes): (Vec<String>, Vec<Vec<u8>>) = events.into_iter().unzip();
-        let results = self.pipeline.accept_batch(&bus, envelopes, 0, None).await;
+        let results = self.pipeline.accept_batch(&bus, envelopes, 0, None, true).await;
         let mut entries = Vec::with_capacity(ids.len());
         let mut problems = Vec::new();
         for (index, result) in results.into_iter().enumerate() {
             match result {
-                Ok(Accepted { event_id, deliveries }) => entries.push(json!({ "id": event_id, "deliveries": deliveries })),
+                Ok(Accepted { event_id, deliveries }) => {
+                    entries.push(json!({ "id": event_id, "deliveries": deliveries }))
+                }
                 Err(AcceptError::Store(error)) => {
                     return self.busy(
                         Api::Events,
@@ -405,17 +431,16 @@ impl Ingest {
                         format!("the events could not be recorded: {error}"),
                     );
                 }
-                Err(error) => problems.push(format!("/{index}: {error}")),
+                Err(AcceptError::Withheld) => {}
+                Err(error) if batch => problems.push(format!("/{index}: {error}")),
+                Err(error) => problems.push(error.to_string()),
             }
         }
         if !problems.is_empty() {
-            // Only events the engine refuses (too deep, say) land here; the others were accepted.
-            self.events_failed.fetch_add(problems.len() as u64, Ordering::Relaxed);
-            self.events_accepted.fetch_add(entries.len() as u64, Ordering::Relaxed);
-            return json_reply(
-                StatusCode::BAD_REQUEST,
-                json!({ "error": problems.join("; "), "errors": problems, "accepted": entries }),
-            );
+            // Events the engine refuses (too deep, say): the request is all or nothing.
+            self.events_failed.fetch_add(ids.len() as u64, Ordering::Relaxed);
+            let message = format!("nothing was accepted: {}", problems.join("; "));
+            return json_reply(StatusCode::BAD_REQUEST, json!({ "error": message, "errors": problems }));
         }
         self.events_accepted.fetch_add(entries.len() as u64, Ordering::Relaxed);
         json_reply(StatusCode::OK, json!({ "accepted": entries.len(), "events": entries }))
@@ -456,7 +481,10 @@ impl Ingest {
         out.push_str(&format!("{name}{{result=\"ok\"}} {}\n", r.reloads_ok.load(Ordering::Relaxed)));
         out.push_str(&format!("{name}{{result=\"failed\"}} {}\n", r.reloads_failed.load(Ordering::Relaxed)));
         let name = "switchyard_rules";
-        out.push_str(&format!("# HELP {name} Rules in force\n# TYPE {name} gauge\n{name} {}\n", r.rules.load(Ordering::Relaxed)));
+        out.push_str(&format!(
+            "# HELP {name} Rules in force\n# TYPE {name} gauge\n{name} {}\n",
+            r.rules.load(Ordering::Relaxed)
+        ));
         let failing = r.last_reload_error.lock().map(|e| e.is_some()).unwrap_or(false);
         let name = "switchyard_rules_reload_failing";
         out.push_str(&format!(
@@ -468,10 +496,8 @@ impl Ingest {
 }
 
 fn method_not_allowed(allowed: &'static str) -> Reply {
-    let mut response = json_reply(
-        StatusCode::METHOD_NOT_ALLOWED,
-        json!({ "error": format!("this endpoint answers {allowed} only") }),
-    );
+    let mut response =
+        json_reply(StatusCode::METHOD_NOT_ALLOWED, json!({ "error": format!("this endpoint answers {allowed} only") }));
     response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allowed));
     response
 }
@@ -483,4 +509,12 @@ fn event_id(envelope: &[u8]) -> String {
         id: String,
     }
     serde_json::from_slice::<Id>(envelope).map(|i| i.id).unwrap_or_default()
+}
+
+/// Whether a CloudEvents request is in structured mode (one event), not a batch.
+fn is_structured(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with(cloudevents::STRUCTURED))
 }

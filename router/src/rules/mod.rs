@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::delivery::policy::RetryPolicy;
 use crate::invoke::{Consumer, Grants, Host, HostRule, KvHandle, KvStore, Limits, LoadError, TargetSpec};
-use crate::pipeline::{PipelineConfig, RuleConfig, Routes, TargetConfig};
+use crate::pipeline::{PipelineConfig, Routes, RuleConfig, TargetConfig};
 use crate::transform::TargetInput;
 
 pub use read::{DEFAULT_CONCURRENCY, MAX_TARGETS};
@@ -170,7 +170,7 @@ pub fn scan_dir(dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> std::io::Re
                 continue;
             }
         };
-        let yaml = !file.extension().is_some_and(|ext| ext == "json");
+        let yaml = file.extension().is_none_or(|ext| ext != "json");
         let parsed = if yaml { node::parse_yaml(&text) } else { node::parse_json(&text) };
         let root = match parsed {
             Ok(root) => root,
@@ -189,7 +189,8 @@ pub fn scan_dir(dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> std::io::Re
             node::Kind::Seq(items) => items.as_slice(),
             node::Kind::Null if yaml => &[],
             _ => {
-                let hint = if matches!(root.kind, node::Kind::Map(_)) && yaml { " (start each rule with `- `)" } else { "" };
+                let hint =
+                    if matches!(root.kind, node::Kind::Map(_)) && yaml { " (start each rule with `- `)" } else { "" };
                 scan.problems.push(Problem {
                     file: file.clone(),
                     line: root.line,
@@ -346,8 +347,11 @@ pub fn check_examples(sources: &[RuleSource]) -> Vec<Problem> {
             let number = idx + 1;
             let message = match matcher.matches(example.event.as_bytes()) {
                 Ok(hits) if hits.is_empty() == example.matches => {
-                    let (does, expected) = if example.matches { ("does not match", "true") } else { ("matches", "false") };
-                    format!("example {number}: the event pattern {does} this event, but the example says matches: {expected}")
+                    let (does, expected) =
+                        if example.matches { ("does not match", "true") } else { ("matches", "false") };
+                    format!(
+                        "example {number}: the event pattern {does} this event, but the example says matches: {expected}"
+                    )
                 }
                 Ok(_) => continue,
                 Err(error) => format!("example {number}: the event cannot be matched: {error}"),

@@ -26,7 +26,10 @@ pub(crate) struct Node {
 pub(crate) enum Kind {
     Null,
     /// `text` is the YAML scalar as written (`True`), for fields that take a string.
-    Bool { value: bool, text: Option<String> },
+    Bool {
+        value: bool,
+        text: Option<String>,
+    },
     Number(Number),
     Str(String),
     Seq(Vec<Node>),
@@ -127,11 +130,11 @@ impl Node {
     }
 
     fn write_json<'a>(&'a self, source: Option<&str>, out: &mut String) -> Result<(), (&'a Node, String)> {
-        if let (Some(text), Some(raw)) = (source, &self.raw) {
-            if let Some(slice) = text.get(raw.clone()) {
-                out.push_str(slice);
-                return Ok(());
-            }
+        if let (Some(text), Some(raw)) = (source, &self.raw)
+            && let Some(slice) = text.get(raw.clone())
+        {
+            out.push_str(slice);
+            return Ok(());
         }
         match &self.kind {
             Kind::Null => out.push_str("null"),
@@ -307,8 +310,7 @@ pub(crate) fn parse_yaml(text: &str) -> Result<Node, SyntaxError> {
     match serde_saphyr::from_str_with_options::<Spanned<Raw>>(text, options) {
         Ok(root) => Ok(convert(text, root)),
         Err(error) => {
-            let (line, column) =
-                error.location().map(|l| (l.line() as usize, l.column() as usize)).unwrap_or((1, 1));
+            let (line, column) = error.location().map(|l| (l.line() as usize, l.column() as usize)).unwrap_or((1, 1));
             let message = without_location(&error.to_string(), line, column);
             let message = if message.starts_with("multiple YAML documents") {
                 "a rules file holds one YAML document (a list of rules); this one has several".to_owned()
@@ -507,7 +509,10 @@ impl JsonReader<'_> {
                 Kind::Null
             }
             _ => {
-                while self.bytes.get(self.pos).is_some_and(|b| matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
+                while self
+                    .bytes
+                    .get(self.pos)
+                    .is_some_and(|b| matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
                 {
                     self.pos += 1;
                 }

@@ -173,13 +173,7 @@ impl<'a> Reader<'a> {
     }
 
     fn problem_at(&mut self, line: usize, column: usize, message: String) {
-        self.problems.push(Problem {
-            file: self.file.to_owned(),
-            line,
-            column,
-            rule: self.rule.clone(),
-            message,
-        });
+        self.problems.push(Problem { file: self.file.to_owned(), line, column, rule: self.rule.clone(), message });
     }
 
     fn problem(&mut self, node: &Node, message: String) {
@@ -235,12 +229,12 @@ impl<'a> Reader<'a> {
         match &node.kind {
             Kind::Str(text) => Some(text.clone()),
             Kind::Map(_) => {
-                if self.yaml {
-                    if let Some(key) = node.repeated_key() {
-                        let key_text = key.as_str(true).unwrap_or_default().to_owned();
-                        self.problem(key, format!("{prefix}{what}: duplicate key `{key_text}`"));
-                        return None;
-                    }
+                if self.yaml
+                    && let Some(key) = node.repeated_key()
+                {
+                    let key_text = key.as_str(true).unwrap_or_default().to_owned();
+                    self.problem(key, format!("{prefix}{what}: duplicate key `{key_text}`"));
+                    return None;
                 }
                 match node.to_json(self.json_text) {
                     Ok(text) => Some(text),
@@ -271,9 +265,7 @@ impl<'a> Reader<'a> {
             .and_then(|n| n.as_str(self.yaml))
             .filter(|name| !name.is_empty())
             .map(str::to_owned);
-        let Some(fields) = self.fields(node, RULE_FIELDS, "a rule", "") else {
-            return None;
-        };
+        let fields = self.fields(node, RULE_FIELDS, "a rule", "")?;
 
         let name = match fields.get("name") {
             None => {
@@ -445,7 +437,12 @@ impl<'a> Reader<'a> {
                     return None;
                 }
                 if let Some((line, column)) = ids.get(&id) {
-                    self.problem(value, format!("{prefix}the target id is used twice in this rule (first at line {line}, column {column})"));
+                    self.problem(
+                        value,
+                        format!(
+                            "{prefix}the target id is used twice in this rule (first at line {line}, column {column})"
+                        ),
+                    );
                     return None;
                 }
                 ids.insert(id.clone(), (value.line, value.column));
@@ -551,62 +548,62 @@ impl<'a> Reader<'a> {
         let mut limits = Limits::default();
         let mut concurrency = DEFAULT_CONCURRENCY;
         let limits_at = fields.get("limits").map_or((node.line, node.column), |v| (v.line, v.column));
-        if let Some(value) = fields.get("limits") {
-            if let Some(given) = self.take::<Option<LimitsField>>(value, &format!("{prefix}limits: ")).flatten() {
-                let mut check = |field: &str, ok: bool, rule: &str| {
-                    if !ok {
-                        let at = value.get(field, self.yaml).unwrap_or(value);
-                        let problem = format!("{prefix}limits: {field} {rule}");
-                        self.problem(at, problem);
-                    }
-                };
-                if let Some(ms) = given.timeout_ms {
-                    check("timeout_ms", ms >= 1, "must be at least 1");
-                    limits.timeout = Duration::from_millis(ms);
+        if let Some(value) = fields.get("limits")
+            && let Some(given) = self.take::<Option<LimitsField>>(value, &format!("{prefix}limits: ")).flatten()
+        {
+            let mut check = |field: &str, ok: bool, rule: &str| {
+                if !ok {
+                    let at = value.get(field, self.yaml).unwrap_or(value);
+                    let problem = format!("{prefix}limits: {field} {rule}");
+                    self.problem(at, problem);
                 }
-                if let Some(mb) = given.memory_mb {
-                    check("memory_mb", (1..=(1 << 20)).contains(&mb), "must be between 1 and 1048576 (MiB)");
-                    limits.memory_bytes = usize::try_from(mb.min(1 << 20)).unwrap_or(usize::MAX) << 20;
-                }
-                if let Some(fuel) = given.fuel {
-                    check("fuel", fuel >= 1, "must be at least 1");
-                    limits.fuel = Some(fuel);
-                }
-                if let Some(n) = given.emit_max_events {
-                    limits.emit_max_events = n;
-                }
-                if let Some(n) = given.emit_max_bytes {
-                    limits.emit_max_bytes = n;
-                }
-                if let Some(n) = given.concurrency {
-                    check("concurrency", n >= 1, "must be at least 1");
-                    concurrency = n;
-                }
+            };
+            if let Some(ms) = given.timeout_ms {
+                check("timeout_ms", ms >= 1, "must be at least 1");
+                limits.timeout = Duration::from_millis(ms);
+            }
+            if let Some(mb) = given.memory_mb {
+                check("memory_mb", (1..=(1 << 20)).contains(&mb), "must be between 1 and 1048576 (MiB)");
+                limits.memory_bytes = usize::try_from(mb.min(1 << 20)).unwrap_or(usize::MAX) << 20;
+            }
+            if let Some(fuel) = given.fuel {
+                check("fuel", fuel >= 1, "must be at least 1");
+                limits.fuel = Some(fuel);
+            }
+            if let Some(n) = given.emit_max_events {
+                limits.emit_max_events = n;
+            }
+            if let Some(n) = given.emit_max_bytes {
+                limits.emit_max_bytes = n;
+            }
+            if let Some(n) = given.concurrency {
+                check("concurrency", n >= 1, "must be at least 1");
+                concurrency = n;
             }
         }
 
         let mut http = Vec::new();
         let mut kv = false;
         let mut kv_at = (node.line, node.column);
-        if let Some(value) = fields.get("capabilities") {
-            if let Some(caps) = self.take::<Option<Capabilities>>(value, &format!("{prefix}capabilities: ")).flatten() {
-                let entries = match value.get("http", self.yaml).map(|n| &n.kind) {
-                    Some(Kind::Seq(entries)) => entries.as_slice(),
-                    _ => &[],
-                };
-                for (idx, text) in caps.http.iter().enumerate() {
-                    match HostRule::parse(text) {
-                        Ok(rule) => http.push(rule),
-                        Err(message) => {
-                            let at = entries.get(idx).unwrap_or(value);
-                            self.problem(at, format!("{prefix}capabilities: {message}"));
-                        }
+        if let Some(value) = fields.get("capabilities")
+            && let Some(caps) = self.take::<Option<Capabilities>>(value, &format!("{prefix}capabilities: ")).flatten()
+        {
+            let entries = match value.get("http", self.yaml).map(|n| &n.kind) {
+                Some(Kind::Seq(entries)) => entries.as_slice(),
+                _ => &[],
+            };
+            for (idx, text) in caps.http.iter().enumerate() {
+                match HostRule::parse(text) {
+                    Ok(rule) => http.push(rule),
+                    Err(message) => {
+                        let at = entries.get(idx).unwrap_or(value);
+                        self.problem(at, format!("{prefix}capabilities: {message}"));
                     }
                 }
-                kv = caps.kv;
-                if let Some(at) = value.get("kv", self.yaml) {
-                    kv_at = (at.line, at.column);
-                }
+            }
+            kv = caps.kv;
+            if let Some(at) = value.get("kv", self.yaml) {
+                kv_at = (at.line, at.column);
             }
         }
 
@@ -617,7 +614,10 @@ impl<'a> Reader<'a> {
                 Kind::Map(entries) => {
                     for (key, entry) in entries {
                         let Some(key_text) = key.as_str(self.yaml) else {
-                            self.problem(key, format!("{prefix}config: a key must be a string, not {}", key.describe()));
+                            self.problem(
+                                key,
+                                format!("{prefix}config: a key must be a string, not {}", key.describe()),
+                            );
                             continue;
                         };
                         if config.iter().any(|(k, _): &(String, String)| k == key_text) {
@@ -687,13 +687,12 @@ impl<'a> Reader<'a> {
             fields.get("input_path")
         } else if let Some(key) = location.strip_prefix("InputPathsMap key ") {
             let key: String = serde_json::from_str(key).unwrap_or_default();
-            in_transformer(["input_paths_map", "InputPathsMap"])
-                .map(|map| match &map.kind {
-                    Kind::Map(entries) => {
-                        entries.iter().find(|(k, _)| k.as_str(self.yaml) == Some(key.as_str())).map_or(map, |(k, _)| k)
-                    }
-                    _ => map,
-                })
+            in_transformer(["input_paths_map", "InputPathsMap"]).map(|map| match &map.kind {
+                Kind::Map(entries) => {
+                    entries.iter().find(|(k, _)| k.as_str(self.yaml) == Some(key.as_str())).map_or(map, |(k, _)| k)
+                }
+                _ => map,
+            })
         } else if location.starts_with("InputPathsMap") {
             in_transformer(["input_paths_map", "InputPathsMap"])
         } else if location.starts_with("InputTemplate") {

@@ -32,7 +32,13 @@ pub struct Settings {
     #[arg(long, env = "SWITCHYARD_TOKENS", value_name = "TOKEN,..", value_delimiter = ',', hide_env_values = true)]
     pub tokens: Option<Vec<String>>,
     /// SigV4 credentials (ACCESS_KEY_ID:SECRET), comma-separated; signed requests are verified.
-    #[arg(long, env = "SWITCHYARD_CREDENTIALS", value_name = "ID:SECRET,..", value_delimiter = ',', hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SWITCHYARD_CREDENTIALS",
+        value_name = "ID:SECRET,..",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     pub credentials: Option<Vec<String>>,
     /// `sync` (default): acknowledge producers once deliveries are on disk. `none`: acknowledge
     /// before, for benchmarks only (a crash loses the last second of events).
@@ -154,15 +160,21 @@ impl Settings {
     /// Reads a config file (YAML or JSON, by content). Relative paths in it are relative to the
     /// file's folder.
     pub fn read_file(path: &Path) -> anyhow::Result<Settings> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the config file {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read the config file {}", path.display()))?;
         let options = serde_saphyr::options! { strict_booleans: true };
         let mut settings: Settings = serde_saphyr::from_str_with_options(&text, options)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for dir in [&mut settings.rules, &mut settings.data_dir, &mut settings.tls_cert, &mut settings.tls_key, &mut settings.cache_dir]
-            .into_iter()
-            .flatten()
+        for dir in [
+            &mut settings.rules,
+            &mut settings.data_dir,
+            &mut settings.tls_cert,
+            &mut settings.tls_key,
+            &mut settings.cache_dir,
+        ]
+        .into_iter()
+        .flatten()
         {
             if dir.is_relative() {
                 *dir = base.join(&*dir);

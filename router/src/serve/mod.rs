@@ -37,8 +37,12 @@ struct Plan {
 }
 
 fn plan(settings: Settings) -> anyhow::Result<Plan> {
-    let rules = settings.rules.clone().context("the rules folder is not set: pass --rules DIR (or SWITCHYARD_RULES, or `rules:` in the config file)")?;
-    let data_dir = settings.data_dir.clone().context("the data folder is not set: pass --data-dir DIR (or SWITCHYARD_DATA_DIR, or `data_dir:` in the config file)")?;
+    let rules = settings.rules.clone().context(
+        "the rules folder is not set: pass --rules DIR (or SWITCHYARD_RULES, or `rules:` in the config file)",
+    )?;
+    let data_dir = settings.data_dir.clone().context(
+        "the data folder is not set: pass --data-dir DIR (or SWITCHYARD_DATA_DIR, or `data_dir:` in the config file)",
+    )?;
     let credentials = settings
         .credentials
         .iter()
@@ -47,7 +51,9 @@ fn plan(settings: Settings) -> anyhow::Result<Plan> {
             Some((id, secret)) if !id.is_empty() && !secret.is_empty() => {
                 Ok(Credential { access_key_id: id.trim().to_owned(), secret_access_key: secret.trim().to_owned() })
             }
-            _ => anyhow::bail!("a credential must be ACCESS_KEY_ID:SECRET (got one without a colon or with an empty part)"),
+            _ => anyhow::bail!(
+                "a credential must be ACCESS_KEY_ID:SECRET (got one without a colon or with an empty part)"
+            ),
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let max_concurrency = settings.max_concurrency.unwrap_or(64).clamp(1, 10_000);
@@ -100,7 +106,8 @@ fn init_logging(settings: &Settings) {
 pub fn run(settings: Settings) -> anyhow::Result<ExitCode> {
     init_logging(&settings);
     let plan = plan(settings)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(serve(plan))
 }
 
@@ -142,9 +149,9 @@ async fn serve(plan: Plan) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", plan.listen))?;
     let admin = match settings.admin_listen {
-        Some(addr) => {
-            Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (admin)"))?)
-        }
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (admin)"))?,
+        ),
         None => None,
     };
     let (stop, stopped) = watch::channel(false);
@@ -165,7 +172,12 @@ async fn serve(plan: Plan) -> anyhow::Result<ExitCode> {
                 tracing::warn!(%address, "the admin API has no token: anyone who can reach it can redrive and purge dead letters");
             }
             println!("switchyard: admin API on http://{address}");
-            Some(tokio::spawn(crate::admin::serve(listener, store.clone(), settings.admin_token.clone(), stopped.clone())))
+            Some(tokio::spawn(crate::admin::serve(
+                listener,
+                store.clone(),
+                settings.admin_token.clone(),
+                stopped.clone(),
+            )))
         }
         None => None,
     };
@@ -222,9 +234,8 @@ async fn load_rules(
     config: &PipelineConfig,
 ) -> Result<Routes, Vec<crate::rules::Problem>> {
     let (dir, host, kv, config) = (dir.to_owned(), host.clone(), kv.clone(), config.clone());
-    tokio::task::spawn_blocking(move || crate::rules::load(&dir, &host, Some(kv), &config))
-        .await
-        .unwrap_or_else(|join| {
+    tokio::task::spawn_blocking(move || crate::rules::load(&dir, &host, Some(kv), &config)).await.unwrap_or_else(
+        |join| {
             Err(vec![crate::rules::Problem {
                 file: PathBuf::new(),
                 line: 0,
@@ -232,7 +243,8 @@ async fn load_rules(
                 rule: None,
                 message: format!("loading the rules failed: {join}"),
             }])
-        })
+        },
+    )
 }
 
 /// What the rules folder looks like: each rules file's name, size and modification time.
