@@ -387,8 +387,6 @@ HALF_BAD = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: POST /events answers 400 for a batch with an event the engine refuses "
-                   "(nesting too deep) after accepting and delivering the batch's valid events")
 @pytest.mark.parametrize("headers,body", [c[1:] for c in HALF_BAD], ids=[c[0] for c in HALF_BAD])
 def test_events_refused_with_4xx_accept_nothing(server, headers, body):
     matched = server.metric("switchyard_matched_events_total")
