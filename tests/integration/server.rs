@@ -369,3 +369,103 @@ fn retry_queue_depth_per_rule() {
     assert_eq!(router.metric("switchyard_rule_retry_queue_depth{rule=\"flaky\"}"), Some(1.0));
     assert_eq!(router.stop(Duration::from_secs(20)), Some(0));
 }
+
+/// Settings come from flags, then environment variables, then the config file.
+#[test]
+fn settings_precedence_flag_env_file() {
+    let dir = temp_dir("settings");
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    write_file(&rules, "rules.yaml", &rules_yaml(&[("ok", "set.test", &wasm("c_ok"), "")]));
+    // The file's paths are relative to the file; it refuses everything (max_pending: 0).
+    write_file(&dir, "switchyard.yaml", "rules: rules\ndata_dir: data\nmax_pending: 0\nregion: file-region\n");
+    let config = dir.join("switchyard.yaml").display().to_string();
+    let status =
+        |router: &Router| router.post("/events", &[], events_body(&["s".into()], "set.test").as_bytes()).status;
+    let start = |env: Vec<(&str, &str)>, args: Vec<&str>| {
+        let mut all = vec!["--config".to_owned(), config.clone()];
+        all.extend(args.into_iter().map(str::to_owned));
+        Router::start(&Start {
+            rules: rules.clone(),
+            data_dir: dir.join("data"),
+            args: all,
+            env: env.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+            ..Start::default()
+        })
+    };
+    // The harness passes --rules and --data-dir too; the file alone decides max_pending.
+    let router = start(vec![], vec![]);
+    assert_eq!(status(&router), 503, "the file's max_pending: 0");
+    assert_eq!(router.stop(Duration::from_secs(20)), Some(0));
+    let router = start(vec![("SWITCHYARD_MAX_PENDING", "100")], vec![]);
+    assert_eq!(status(&router), 200, "the variable beats the file");
+    assert_eq!(router.stop(Duration::from_secs(20)), Some(0));
+    let router = start(vec![("SWITCHYARD_MAX_PENDING", "100")], vec!["--max-pending", "0"]);
+    assert_eq!(status(&router), 503, "the flag beats the variable");
+    assert_eq!(router.stop(Duration::from_secs(20)), Some(0));
+
+    // A config file with an unknown key is refused with its name; --help lists every setting.
+    write_file(&dir, "bad.yaml", "max_pendign: 3\n");
+    let output = std::process::Command::new(switchyard_tests::switchyard_bin())
+        .args(["serve", "--config", dir.join("bad.yaml").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("bad.yaml") && stderr.contains("max_pendign"), "{stderr}");
+    let help =
+        std::process::Command::new(switchyard_tests::switchyard_bin()).args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for setting in ["--max-pending", "SWITCHYARD_MAX_PENDING", "--config", "--tls-cert", "--tokens", "precedence"] {
+        assert!(help.contains(setting), "serve --help does not mention {setting}:\n{help}");
+    }
+}
+
+/// `--tls-cert`/`--tls-key` serve the producers' API over TLS (rustls): a client that trusts the
+/// certificate gets answers; plain HTTP on the same port gets none.
+#[test]
+fn serves_over_tls() {
+    use std::io::{Read, Write};
+    use tokio_rustls::rustls;
+    let dir = temp_dir("tls");
+    write_file(&dir, "rules.yaml", &rules_yaml(&[("ok", "tls.test", &wasm("c_ok"), "")]));
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), certified.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), certified.signing_key.serialize_pem()).unwrap();
+    let start = Start {
+        rules: dir.clone(),
+        data_dir: dir.join("data"),
+        args: vec![
+            "--tls-cert".into(),
+            dir.join("cert.pem").display().to_string(),
+            "--tls-key".into(),
+            dir.join("key.pem").display().to_string(),
+        ],
+        ..Start::default()
+    };
+    let router = Router::start(&start);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certified.cert.der().clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let socket = std::net::TcpStream::connect(&router.addr).unwrap();
+    let mut tls = rustls::StreamOwned::new(connection, socket);
+    let body = events_body(&["tls-1".into()], "tls.test");
+    let request = format!(
+        "POST /events HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tls.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = tls.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"deliveries\":1"), "{answer}");
+    assert_eq!(router.get("/healthz").status, 0, "plain HTTP is not answered on a TLS port");
+    assert_eq!(router.stop(Duration::from_secs(20)), Some(0));
+}

@@ -30,6 +30,8 @@ pub struct Start {
     pub admin: bool,
     /// A shell prefix run before `exec switchyard` (e.g. `ulimit -f 64;`).
     pub shell_prefix: Option<String>,
+    /// Environment variables of the process.
+    pub env: Vec<(String, String)>,
 }
 
 impl Router {
@@ -66,6 +68,7 @@ impl Router {
         };
         let mut child = command
             .env("SWITCHYARD_LOG", "info")
+            .envs(start.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env_remove("SWITCHYARD_CONFIG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -87,7 +90,10 @@ impl Router {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some(rest) = line.strip_prefix("switchyard: listening on http://") {
+                    if let Some(rest) = line
+                        .strip_prefix("switchyard: listening on http://")
+                        .or_else(|| line.strip_prefix("switchyard: listening on https://"))
+                    {
                         addr = Some(rest.trim().to_owned());
                     } else if let Some(rest) = line.strip_prefix("switchyard: admin API on http://") {
                         admin = Some(rest.trim().to_owned());

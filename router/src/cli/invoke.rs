@@ -14,19 +14,20 @@ use crate::invoke::{
     TargetSpec, kv,
 };
 
-/// Runs one delivery through a consumer component and prints one JSON line:
-/// `{"outcome", "message", "emitted", "logs", "duration_us", "stderr", "stdout"}`.
-///
-/// The outcome is one of ok, retryable, permanent, timeout, out_of_memory, stack_overflow, trap.
-/// The exit code is 0 whenever an outcome was produced (whatever it is), 2 when the module cannot
-/// be loaded (the error names the file and the problem) or an argument is wrong.
-///
-/// The payload is the target's input as the consumer receives it; when it is an EventBridge event,
-/// its id, source and detail-type fill the delivery's metadata.
-///
-/// Example: switchyard invoke --module consumer.wasm --event order.json --config source=shop --kv
+pub(super) const LONG_ABOUT: &str = r#"Runs one delivery through a consumer component and prints one JSON line:
+`{"outcome", "message", "emitted", "logs", "duration_us", "stderr", "stdout"}`.
+
+The outcome is one of ok, retryable, permanent, timeout, out_of_memory, stack_overflow, trap.
+The exit code is 0 whenever an outcome was produced (whatever it is), 2 when the module cannot
+be loaded (the error names the file and the problem) or an argument is wrong.
+
+The payload is the target's input as the consumer receives it; when it is an EventBridge event,
+its id, source and detail-type fill the delivery's metadata.
+
+Example: switchyard invoke --module consumer.wasm --event order.json --config source=shop --kv"#;
+
+// The arguments of `switchyard invoke`; its help text is LONG_ABOUT.
 #[derive(Debug, clap::Args)]
-#[command(verbatim_doc_comment)]
 pub struct InvokeArgs {
     /// The consumer component (.wasm, built for wasm32-wasip2).
     #[arg(long, value_name = "FILE")]

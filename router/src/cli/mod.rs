@@ -18,10 +18,11 @@ use clap::{Parser, Subcommand};
 
 /// Switchyard routes JSON events to WebAssembly consumers with EventBridge's rule language.
 ///
-/// Today the pattern engine, the input transforms and the Wasm host are available: test patterns
-/// against events offline, validate pattern files, render targets' input for events, run a delivery
-/// through a consumer component, and benchmark. The router itself (serve, check, dlq) is not built
-/// yet; see README.md.
+/// `serve` runs the router (EventBridge's PutEvents API, CloudEvents and plain JSON in; deliveries to
+/// Wasm consumers with retries and dead letters out). `check` validates a rules folder before it is
+/// served. The other commands work offline: test patterns and transforms, run one delivery through
+/// a consumer, operate a stopped router's dead letters, and benchmark. `switchyard <command> --help`
+/// explains each; README.md and rules/README.md have the rest.
 #[derive(Debug, Parser)]
 #[command(name = "switchyard", version, about, long_about)]
 struct Cli {
@@ -41,11 +42,13 @@ enum Command {
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
     /// Run the router: the HTTP API, delivery, dead letters and hot reload of the rules.
+    #[command(long_about = serve::LONG_ABOUT)]
     Serve(Box<serve::ServeArgs>),
     /// Check a folder of rules files: syntax, fields, patterns, transforms, modules and examples.
     #[command(long_about = check::LONG_ABOUT)]
     Check(check::CheckArgs),
     /// Run one delivery through a consumer component and print its outcome as JSON.
+    #[command(long_about = invoke::LONG_ABOUT)]
     Invoke(invoke::InvokeArgs),
     /// Benchmarks that print their figures beside a peer or a floor measured in the same run.
     #[command(subcommand)]
