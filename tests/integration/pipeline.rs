@@ -342,3 +342,44 @@ fn dlq_command_lists_shows_redrives_and_purges() {
     assert_eq!(store.stats().unwrap().pending, 2);
     assert!(store.dlq_list(&DlqFilter::default()).unwrap().is_empty());
 }
+
+/// Rules see the events of their own bus only; a disabled rule matches nothing; an unknown bus is
+/// an error of its own; a batch with an invalid event withholds the rest only when asked to.
+#[test]
+fn buses_disabled_rules_and_batches() {
+    use switchyard::pipeline::AcceptError;
+    let runtime = runtime();
+    let host = host();
+    let store = Arc::new(EmbeddedStore::open(&data_dir("buses")).unwrap());
+    let on_bus = |name: &str, bus: &str, enabled: bool| RuleConfig {
+        bus: bus.into(),
+        enabled,
+        ..rule(name, "shop.orders", vec![target(&host, "t", "c_ok", RetryPolicy::default())])
+    };
+    let rules = vec![on_bus("main", "default", true), on_bus("audit", "audit", true), on_bus("off", "default", false)];
+    let config = PipelineConfig { buses: vec!["quiet".into()], ..PipelineConfig::default() };
+    let pipeline = Pipeline::new(store.clone(), Routes::build(rules, &config).unwrap(), config);
+    let deliveries = |bus: &str, events: Vec<Vec<u8>>, all_or_nothing: bool| {
+        runtime
+            .block_on(pipeline.accept_batch(bus, events, 0, None, all_or_nothing))
+            .into_iter()
+            .map(|r| r.map(|a| a.deliveries).map_err(|e| e.to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(deliveries("default", vec![event("d-1", "shop.orders")], false), [Ok(1)], "main, not off or audit");
+    assert_eq!(deliveries("audit", vec![event("a-1", "shop.orders")], false), [Ok(1)]);
+    assert_eq!(deliveries("quiet", vec![event("q-1", "shop.orders")], false), [Ok(0)], "a configured bus");
+    assert!(pipeline.has_bus("quiet") && !pipeline.has_bus("nowhere"));
+    let unknown = runtime.block_on(pipeline.accept_batch("nowhere", vec![event("n-1", "shop.orders")], 0, None, false));
+    assert!(matches!(&unknown[..], [Err(AcceptError::UnknownBus(m))] if m.contains("nowhere")), "{unknown:?}");
+    let invalid = b"{\"id\": \"x\", \"source\": [1,".to_vec();
+    let mixed = || vec![event("m-1", "shop.orders"), invalid.clone()];
+    let results = deliveries("default", mixed(), false);
+    assert_eq!(results[0], Ok(1), "{results:?}");
+    assert!(results[1].is_err());
+    let results = deliveries("default", mixed(), true);
+    assert_eq!(results[0], Err(AcceptError::Withheld.to_string()), "{results:?}");
+    assert!(results[1].as_ref().is_err_and(|e| e.contains("not acceptable")), "{results:?}");
+    // Recorded: d-1, a-1 and the first m-1; nothing of the withheld batch.
+    assert_eq!(store.stats().unwrap().pending, 3);
+}
