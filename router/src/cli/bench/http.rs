@@ -9,10 +9,10 @@
 //! `"FailedEntryCount":0`, anything else is an error.
 //!
 //! Every server is measured at two points: its maximum (closed loop: each connection sends its next
-//! request when the previous answer arrives) and half that request rate (open loop: each connection
-//! follows a schedule, and a request sent late because the server was slow is timed from when it
-//! should have been sent, so queueing counts in the latency; a request sent late because of the
-//! generator's timer is timed from when it was sent).
+//! request when the previous answer arrives) and half that request rate (open loop: the
+//! connections share a schedule, and each request is timed from when it was due, so waiting
+//! behind a slow answer counts in its latency; see `connection_loop` for how the generator's own
+//! timer lateness is kept out).
 //!
 //! The servers run as child processes with their own runtimes: the floor is this binary's hidden
 //! `bench http-floor` (hyper 1, HTTP/1.1, keep-alive, reads the whole body, answers 200 with a
@@ -98,6 +98,10 @@ pub(crate) struct HttpArgs {
     /// The router's binary [default: this one].
     #[arg(long, value_name = "FILE")]
     router_bin: Option<PathBuf>,
+    /// The accept+deliver rule's target `limits: concurrency` (deliveries of it that run at once)
+    /// [default: the rules' default, 16].
+    #[arg(long, value_name = "N")]
+    target_concurrency: Option<usize>,
     /// The load generator's threads.
     #[arg(long, default_value_t = 2)]
     client_threads: usize,
@@ -208,7 +212,7 @@ pub(super) fn bench_http(args: &HttpArgs) -> anyhow::Result<ExitCode> {
         });
         let rules = dir.join("rules");
         std::fs::create_dir_all(&rules).with_context(|| format!("creating {}", rules.display()))?;
-        std::fs::write(rules.join("bench.yaml"), rules_file(mode, &module, &park_module))
+        std::fs::write(rules.join("bench.yaml"), rules_file(mode, &module, &park_module, args.target_concurrency))
             .with_context(|| format!("writing the rules in {}", rules.display()))?;
         let data = dir.join("data");
         let (rules_arg, data_arg) = (rules.display().to_string(), data.display().to_string());
@@ -294,9 +298,10 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// The rules folder's one file for a mode.
-fn rules_file(mode: Mode, module: &Path, park_module: &Path) -> String {
+fn rules_file(mode: Mode, module: &Path, park_module: &Path, concurrency: Option<usize>) -> String {
+    let concurrency = concurrency.map(|n| format!("\n      limits:\n        concurrency: {n}")).unwrap_or_default();
     let (source, module, limits) = match mode {
-        Mode::Deliver => ("bench.orders", module, ""),
+        Mode::Deliver => ("bench.orders", module, concurrency.as_str()),
         Mode::Accept => {
             ("bench.orders", park_module, "\n      limits:\n        timeout_ms: 3600000\n        concurrency: 1")
         }
@@ -552,7 +557,7 @@ impl Load {
 }
 
 /// One connection's requests: closed loop, or connection `index` of `connections` sharing the
-/// schedule of `rate` requests per second from `start`. Counts what was sent in `window`.
+/// schedule of `rate` requests per second from `start`. Counts what was due in `window`.
 async fn connection_loop(
     addr: SocketAddr,
     requests: &[Bytes],
@@ -566,32 +571,43 @@ async fn connection_loop(
     let mut buffer = Vec::with_capacity(64 * 1024);
     let mut tally = Tally::default();
     tokio::time::sleep_until(start.into()).await;
+    // Open loop: when this connection would have been free with a perfect clock (see below).
+    let mut virtual_free = start;
     for n in 0u64.. {
-        let free = Instant::now();
-        let sent = match rate {
-            None => free,
+        // When the request is due (open loop), or now (closed loop); it is counted in the window
+        // by that time.
+        let due = match rate {
+            None => Instant::now(),
             Some(rate) => {
-                let scheduled =
-                    start + Duration::from_secs_f64((index as f64 + (n * connections as u64) as f64) / rate);
-                if scheduled >= window.1 {
-                    break;
+                let due = start + Duration::from_secs_f64((index as f64 + (n * connections as u64) as f64) / rate);
+                if due > Instant::now() {
+                    tokio::time::sleep_until(due.into()).await;
                 }
-                if scheduled > free {
-                    // Waiting for the schedule: time from the actual send, the timer's lateness is
-                    // the generator's. Behind the schedule: time from when it was due.
-                    tokio::time::sleep_until(scheduled.into()).await;
-                    Instant::now()
-                } else {
-                    scheduled
-                }
+                due
             }
         };
-        if sent >= window.1 {
+        if due >= window.1 {
             break;
         }
         let request = &requests[(index + n as usize) % requests.len()];
+        let sent = Instant::now();
         let outcome = exchange(&mut stream, request, &mut buffer).await;
         let done = Instant::now();
+        let service = done - sent;
+        let latency = match rate {
+            None => service,
+            // tokio's timer wakes to the millisecond, so a connection may send late, or fall
+            // behind its schedule, for reasons that are the generator's. The latency is what a
+            // perfect clock would have seen with the same response times: the request waits from
+            // its due time until the connection's previous request would have been answered,
+            // then takes its own response time (Lindley's recursion). Queueing behind a slow
+            // server counts; the timer's lateness does not.
+            Some(_) => {
+                let began = due.max(virtual_free);
+                virtual_free = began + service;
+                (began - due) + service
+            }
+        };
         let accepted = match &outcome {
             Ok((status, body)) => *status == 200 && accepted_body(&buffer[body.clone()]),
             Err(_) => false,
@@ -599,10 +615,10 @@ async fn connection_loop(
         if accepted {
             tally.all_accepted += 1;
         }
-        if sent >= window.0 {
+        if due >= window.0 {
             if accepted {
                 tally.accepted += 1;
-                tally.latencies_us.push(u32::try_from((done - sent).as_micros()).unwrap_or(u32::MAX));
+                tally.latencies_us.push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
                 tally.last_done = Some(done);
             } else {
                 tally.errors += 1;
