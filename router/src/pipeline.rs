@@ -325,6 +325,28 @@ struct Head<'a> {
     detail_type: std::borrow::Cow<'a, str>,
 }
 
+/// The envelope fields a delivery keeps beside the event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvelopeHead {
+    pub id: String,
+    pub source: String,
+    pub detail_type: String,
+}
+
+/// An event to accept: its envelope (JSON text) and, when the caller built the envelope, its head
+/// (so that accepting does not read it again).
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub event: Vec<u8>,
+    pub head: Option<EnvelopeHead>,
+}
+
+impl From<Vec<u8>> for Incoming {
+    fn from(event: Vec<u8>) -> Incoming {
+        Incoming { event, head: None }
+    }
+}
+
 /// An event as accepting it reads it: the rules it matches and the envelope fields a delivery keeps.
 struct Read {
     matched: Vec<usize>,
@@ -334,9 +356,12 @@ struct Read {
 }
 
 impl Read {
-    fn new(matcher: &Matcher<usize>, event: &[u8]) -> Result<Read, AcceptError> {
+    fn new(matcher: &Matcher<usize>, event: &[u8], head: Option<EnvelopeHead>) -> Result<Read, AcceptError> {
         let matched =
             matcher.matches(event).map_err(|e| AcceptError::Invalid(format!("the event is not acceptable: {e}")))?;
+        if let Some(head) = head {
+            return Ok(Read { matched, event_id: head.id, source: head.source, detail_type: head.detail_type });
+        }
         match serde_json::from_slice::<Head>(event) {
             Ok(head) if !head.id.is_empty() => Ok(Read {
                 matched,
@@ -446,11 +471,11 @@ impl Pipeline {
     pub async fn accept_with(
         &self,
         bus: &str,
-        event: Vec<u8>,
+        event: impl Into<Incoming>,
         hop: u32,
         causation: Option<String>,
     ) -> Result<Accepted, AcceptError> {
-        let mut results = self.accept_batch(bus, vec![event], hop, causation, false).await;
+        let mut results = self.accept_batch(bus, vec![event.into()], hop, causation, false).await;
         results.pop().unwrap_or_else(|| Err(AcceptError::Invalid("no event".into())))
     }
 
@@ -459,10 +484,10 @@ impl Pipeline {
     /// whole batch (the others fail with [`AcceptError::Withheld`]). When the write fails, every
     /// event that matched a rule fails with it (nothing of theirs was recorded) and those that
     /// matched nothing are still accepted.
-    pub async fn accept_batch(
+    pub async fn accept_batch<E: Into<Incoming>>(
         &self,
         bus: &str,
-        events: Vec<Vec<u8>>,
+        events: Vec<E>,
         hop: u32,
         causation: Option<String>,
         all_or_nothing: bool,
@@ -476,8 +501,9 @@ impl Pipeline {
         let mut results = Vec::with_capacity(events.len());
         let mut deliveries = Vec::new();
         let mut triggered = 0u64;
-        for event in events {
-            let Read { matched, event_id, source, detail_type } = match Read::new(matcher, &event) {
+        for incoming in events {
+            let Incoming { event, head } = incoming.into();
+            let Read { matched, event_id, source, detail_type } = match Read::new(matcher, &event, head) {
                 Ok(read) => read,
                 Err(error) => {
                     results.push(Err(error));
@@ -718,11 +744,12 @@ impl Pipeline {
     }
 
     /// The EventBridge envelope of an event a consumer emitted (its detail, which the host checked
-    /// is a JSON object, is copied as it is).
-    fn envelope(&self, emitted: &invoke::EmittedEvent) -> Vec<u8> {
+    /// is a JSON object, is copied as it is), with its head.
+    fn envelope(&self, emitted: &invoke::EmittedEvent) -> Incoming {
+        let id = self.new_event_id();
         let head = serde_json::json!({
             "version": "0",
-            "id": self.new_event_id(),
+            "id": id,
             "detail-type": emitted.detail_type,
             "source": emitted.source,
             "account": self.config.account,
@@ -735,7 +762,8 @@ impl Pipeline {
         text.push_str(",\"detail\":");
         text.push_str(&emitted.detail);
         text.push('}');
-        text.into_bytes()
+        let head = EnvelopeHead { id, source: emitted.source.clone(), detail_type: emitted.detail_type.clone() };
+        Incoming { event: text.into_bytes(), head: Some(head) }
     }
 
     /// A random (version 4) UUID.

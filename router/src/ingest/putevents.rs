@@ -4,9 +4,13 @@
 //! Pure functions: the HTTP server reads the body, calls [`read_put_events`], hands the envelopes to
 //! the pipeline and writes [`put_events_response`].
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
+
+pub use crate::pipeline::EnvelopeHead;
 
 /// An error of the whole request, in the AWS JSON 1.1 error shape (`__type`, `message`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,8 +57,8 @@ pub struct Origin<'a> {
 /// One entry's fate before the pipeline sees it.
 #[derive(Debug)]
 pub enum Entry {
-    /// A valid entry: its bus and its envelope (JSON text) with a fresh id.
-    Event { bus: String, id: String, envelope: Vec<u8> },
+    /// A valid entry: its bus, its envelope's head (with a fresh id) and the envelope (JSON text).
+    Event { bus: String, head: EnvelopeHead, envelope: Vec<u8> },
     /// A failed entry: EventBridge's error code and message.
     Failed { code: &'static str, message: String },
 }
@@ -68,20 +72,104 @@ struct Request<'a> {
     _endpoint_id: Option<String>,
 }
 
+/// An entry as sent: each field's JSON text, borrowed from the body.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct RawEntry {
-    time: Option<Value>,
-    source: Option<Value>,
-    detail_type: Option<Value>,
-    detail: Option<Value>,
-    resources: Option<Value>,
-    event_bus_name: Option<Value>,
-    trace_header: Option<Value>,
+struct RawEntry<'a> {
+    #[serde(borrow)]
+    time: Option<&'a RawValue>,
+    #[serde(borrow)]
+    source: Option<&'a RawValue>,
+    #[serde(borrow)]
+    detail_type: Option<&'a RawValue>,
+    #[serde(borrow)]
+    detail: Option<&'a RawValue>,
+    #[serde(borrow)]
+    resources: Option<&'a RawValue>,
+    #[serde(borrow)]
+    event_bus_name: Option<&'a RawValue>,
+    #[serde(borrow)]
+    trace_header: Option<&'a RawValue>,
+}
+
+/// A field's value: absent (or null), a string (borrowed unless it had escapes), or another type.
+enum Field<'a> {
+    Absent,
+    Text(Cow<'a, str>),
+    Other,
+}
+
+impl<'a> Field<'a> {
+    fn read(raw: Option<&'a RawValue>) -> Field<'a> {
+        let Some(raw) = raw else { return Field::Absent };
+        let text = raw.get();
+        if text == "null" {
+            return Field::Absent;
+        }
+        if !text.starts_with('"') {
+            return Field::Other;
+        }
+        match serde_json::from_str::<&'a str>(text) {
+            Ok(s) => Field::Text(Cow::Borrowed(s)),
+            Err(_) => serde_json::from_str::<String>(text).map_or(Field::Other, |s| Field::Text(Cow::Owned(s))),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Field::Text(s) => s.len(),
+            _ => 0,
+        }
+    }
+
+    fn present(&self) -> bool {
+        !matches!(self, Field::Absent)
+    }
+}
+
+/// An entry with its strings decoded.
+struct Fields<'a> {
+    raw: RawEntry<'a>,
+    source: Field<'a>,
+    detail_type: Field<'a>,
+    detail: Field<'a>,
+    /// The resources' total length when they are a list of strings.
+    resources: Result<usize, &'static str>,
+}
+
+impl<'a> Fields<'a> {
+    fn new(raw: RawEntry<'a>) -> Fields<'a> {
+        let resources = match raw.resources.map(RawValue::get) {
+            None | Some("null") => Ok(0),
+            Some(text) if text.starts_with('[') => match serde_json::from_str::<Vec<Cow<'_, str>>>(text) {
+                Ok(items) => Ok(items.iter().map(|r| r.len()).sum()),
+                Err(_) => Err("every resource must be a string."),
+            },
+            Some(_) => Err("Resources must be a list."),
+        };
+        Fields {
+            source: Field::read(raw.source),
+            detail_type: Field::read(raw.detail_type),
+            detail: Field::read(raw.detail),
+            resources,
+            raw,
+        }
+    }
+
+    /// EventBridge's entry size: 14 bytes for a Time, plus the UTF-8 bytes of Source, DetailType,
+    /// Detail and every resource.
+    fn size(&self) -> usize {
+        let time = if self.raw.time.is_some_and(|t| t.get() != "null") { 14 } else { 0 };
+        time + self.source.len() + self.detail_type.len() + self.detail.len() + self.resources.unwrap_or(0)
+    }
+
+    fn complete(&self) -> bool {
+        self.source.present() && self.detail_type.present() && self.detail.present()
+    }
 }
 
 /// Reads a PutEvents body. `Err` fails the whole request; otherwise one [`Entry`] per entry, in
-/// order, each bus resolved with `bus_of` (name or ARN to name) and checked by `bus_exists`.
+/// order, each bus resolved (name or ARN to name) and checked by `bus_exists`.
 pub fn read_put_events(
     body: &[u8],
     limits: &PutLimits,
@@ -115,29 +203,30 @@ pub fn read_put_events(
             kind: "SerializationException",
             message: format!("Entries[{index}] is not a PutEvents entry: {e}"),
         })?;
-        parsed.push(entry);
+        parsed.push(Fields::new(entry));
     }
-    // EventBridge's entry size: 14 bytes for a Time, plus the UTF-8 bytes of Source, DetailType,
-    // Detail and every resource.
-    let size: usize = parsed.iter().map(entry_size).sum();
+    let size: usize = parsed.iter().map(Fields::size).sum();
     if size >= limits.max_entries_bytes {
         return Err(AwsError::validation(format!(
             "Total size of the entries in the request is over the limit ({size} bytes; the limit is below {}).",
             limits.max_entries_bytes
         )));
     }
-    let complete = |e: &RawEntry| e.source.is_some() && e.detail_type.is_some() && e.detail.is_some();
-    if !parsed.iter().any(complete) {
+    if !parsed.iter().any(Fields::complete) {
         return Err(AwsError::validation(
             "None of the entries has all of Source, DetailType and Detail; at least one must.",
         ));
     }
+    let account = serde_json::to_string(origin.account).unwrap_or_default();
+    let region = serde_json::to_string(origin.region).unwrap_or_default();
     let mut out = Vec::with_capacity(parsed.len());
     for (index, entry) in parsed.iter().enumerate() {
-        let bus = match &entry.event_bus_name {
-            None | Some(Value::Null) => crate::pipeline::DEFAULT_BUS.to_owned(),
-            Some(Value::String(name)) => bus_name(name).to_owned(),
-            Some(_) => return Err(AwsError::validation(format!("Entries[{index}].EventBusName must be a string"))),
+        let bus = match Field::read(entry.raw.event_bus_name) {
+            Field::Absent => crate::pipeline::DEFAULT_BUS.to_owned(),
+            Field::Text(name) => bus_name(&name).to_owned(),
+            Field::Other => {
+                return Err(AwsError::validation(format!("Entries[{index}].EventBusName must be a string")));
+            }
         };
         if !bus_exists(&bus) {
             return Err(AwsError {
@@ -146,8 +235,8 @@ pub fn read_put_events(
                 message: format!("Event bus {bus} does not exist."),
             });
         }
-        out.push(match envelope(entry, origin, &mut new_id) {
-            Ok((id, envelope)) => Entry::Event { bus, id, envelope },
+        out.push(match envelope(entry, origin, (&account, &region), &mut new_id) {
+            Ok((head, envelope)) => Entry::Event { bus, head, envelope },
             Err((code, message)) => Entry::Failed { code, message },
         });
     }
@@ -162,48 +251,45 @@ pub fn bus_name(name_or_arn: &str) -> &str {
     }
 }
 
-fn entry_size(entry: &RawEntry) -> usize {
-    let text = |v: &Option<Value>| match v {
-        Some(Value::String(s)) => s.len(),
-        _ => 0,
-    };
-    let resources = match &entry.resources {
-        Some(Value::Array(items)) => items.iter().map(|r| r.as_str().map_or(0, str::len)).sum(),
-        _ => 0,
-    };
-    let time = if entry.time.as_ref().is_some_and(|t| !t.is_null()) { 14 } else { 0 };
-    time + text(&entry.source) + text(&entry.detail_type) + text(&entry.detail) + resources
-}
-
 type EntryError = (&'static str, String);
 
-fn required<'a>(value: &'a Option<Value>, name: &str) -> Result<&'a str, EntryError> {
+fn required<'f, 'a>(value: &'f Field<'a>, name: &str) -> Result<&'f str, EntryError> {
     let invalid = |reason: &str| ("InvalidArgument", format!("Parameter {name} is not valid. Reason: {reason}"));
     match value {
-        None | Some(Value::Null) => Err(invalid(&format!("{name} is a required argument."))),
-        Some(Value::String(s)) if s.is_empty() => Err(invalid(&format!("{name} must not be empty."))),
-        Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(invalid(&format!("{name} must be a string."))),
+        Field::Absent => Err(invalid(&format!("{name} is a required argument."))),
+        Field::Text(s) if s.is_empty() => Err(invalid(&format!("{name} must not be empty."))),
+        Field::Text(s) => Ok(s),
+        Field::Other => Err(invalid(&format!("{name} must be a string."))),
     }
 }
 
-/// The envelope of a valid entry, or the entry's error code and message.
+fn time_error() -> EntryError {
+    (
+        "InvalidArgument",
+        "Parameter Time is not valid. Reason: Time must be epoch seconds or an RFC 3339 timestamp.".into(),
+    )
+}
+
+/// The envelope of a valid entry and its head, or the entry's error code and message. Source,
+/// detail-type and resources are copied as the JSON text the producer sent; the detail (a string
+/// holding JSON) is written as that JSON, once validated as exactly one object.
 fn envelope(
-    entry: &RawEntry,
+    entry: &Fields,
     origin: &Origin,
+    (account, region): (&str, &str),
     new_id: &mut impl FnMut() -> String,
-) -> Result<(String, Vec<u8>), EntryError> {
+) -> Result<(EnvelopeHead, Vec<u8>), EntryError> {
     let source = required(&entry.source, "Source")?;
     let detail_type = required(&entry.detail_type, "DetailType")?;
     let detail = match &entry.detail {
-        None | Some(Value::Null) => {
+        Field::Absent => {
             return Err((
                 "InvalidArgument",
                 "Parameter Detail is not valid. Reason: Detail is a required argument.".into(),
             ));
         }
-        Some(Value::String(detail)) => detail,
-        Some(_) => return Err(("MalformedDetail", "Detail is malformed.".into())),
+        Field::Text(detail) => detail,
+        Field::Other => return Err(("MalformedDetail", "Detail is malformed.".into())),
     };
     if source.len() > 256 {
         return Err((
@@ -220,28 +306,18 @@ fn envelope(
     if source.starts_with("aws.") {
         return Err(("NotAuthorizedForSourceException", "Not authorized for the source.".into()));
     }
-    // The detail keeps its exact text (numbers included); it must be a JSON object.
+    // Exactly one JSON object, so that nothing after it can leak into the envelope.
     let detail: &RawValue = match serde_json::from_str::<&RawValue>(detail) {
         Ok(raw) if raw.get().starts_with('{') => raw,
         _ => return Err(("MalformedDetail", "Detail is malformed.".into())),
     };
-    let resources: Vec<&str> = match &entry.resources {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items.iter().map(|r| r.as_str()).collect::<Option<Vec<_>>>().ok_or((
-            "InvalidArgument",
-            "Parameter Resources is not valid. Reason: every resource must be a string.".into(),
-        ))?,
-        Some(_) => {
-            return Err((
-                "InvalidArgument",
-                "Parameter Resources is not valid. Reason: Resources must be a list.".into(),
-            ));
-        }
-    };
-    match &entry.trace_header {
-        None | Some(Value::Null) => {}
-        Some(Value::String(t)) if (1..=500).contains(&t.chars().count()) => {}
-        Some(_) => {
+    if let Err(reason) = entry.resources {
+        return Err(("InvalidArgument", format!("Parameter Resources is not valid. Reason: {reason}")));
+    }
+    match Field::read(entry.raw.trace_header) {
+        Field::Absent => {}
+        Field::Text(t) if (1..=500).contains(&t.chars().count()) => {}
+        _ => {
             return Err((
                 "InvalidArgument",
                 "Parameter TraceHeader is not valid. Reason: TraceHeader must be a string of 1 to 500 characters."
@@ -249,55 +325,50 @@ fn envelope(
             ));
         }
     }
-    let time = match &entry.time {
-        None | Some(Value::Null) => origin.now.to_owned(),
-        Some(Value::Number(n)) => match n.as_f64().filter(|s| (0.0..253_402_300_800.0).contains(s)) {
-            Some(seconds) => {
+    let time = match entry.raw.time.map(RawValue::get) {
+        None | Some("null") => origin.now.to_owned(),
+        Some(text) if text.starts_with('"') => {
+            let text: String = serde_json::from_str(text).map_err(|_| time_error())?;
+            let ms = crate::clock::parse_rfc3339_ms(&text).ok_or_else(time_error)?;
+            crate::clock::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+        }
+        Some(text) => match serde_json::from_str::<f64>(text) {
+            Ok(seconds) if (0.0..253_402_300_800.0).contains(&seconds) => {
                 crate::clock::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds as u64))
             }
-            None => {
+            Ok(_) => {
                 return Err(("InvalidArgument", "Parameter Time is not valid. Reason: Time is out of range.".into()));
             }
+            Err(_) => return Err(time_error()),
         },
-        Some(Value::String(text)) => match crate::clock::parse_rfc3339_ms(text) {
-            Some(ms) => crate::clock::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)),
-            None => {
-                return Err((
-                    "InvalidArgument",
-                    "Parameter Time is not valid. Reason: Time must be epoch seconds or an RFC 3339 timestamp.".into(),
-                ));
-            }
-        },
-        Some(_) => {
-            return Err((
-                "InvalidArgument",
-                "Parameter Time is not valid. Reason: Time must be epoch seconds or an RFC 3339 timestamp.".into(),
-            ));
-        }
     };
     let id = new_id();
-    let head = json!({
-        "version": "0",
-        "id": id,
-        "detail-type": detail_type,
-        "source": source,
-        "account": origin.account,
-        "time": time,
-        "region": origin.region,
-        "resources": resources,
-    });
-    Ok((id, splice_detail(head, detail.get())))
+    let resources = entry.raw.resources.map(RawValue::get).filter(|r| *r != "null").unwrap_or("[]");
+    let mut text = Vec::with_capacity(160 + detail.get().len() + resources.len() + source.len());
+    text.extend_from_slice(b"{\"version\":\"0\",\"id\":\"");
+    text.extend_from_slice(id.as_bytes());
+    text.extend_from_slice(b"\",\"detail-type\":");
+    text.extend_from_slice(raw_text(entry.raw.detail_type).as_bytes());
+    text.extend_from_slice(b",\"source\":");
+    text.extend_from_slice(raw_text(entry.raw.source).as_bytes());
+    text.extend_from_slice(b",\"account\":");
+    text.extend_from_slice(account.as_bytes());
+    text.extend_from_slice(b",\"time\":\"");
+    text.extend_from_slice(time.as_bytes());
+    text.extend_from_slice(b"\",\"region\":");
+    text.extend_from_slice(region.as_bytes());
+    text.extend_from_slice(b",\"resources\":");
+    text.extend_from_slice(resources.as_bytes());
+    text.extend_from_slice(b",\"detail\":");
+    text.extend_from_slice(detail.get().as_bytes());
+    text.push(b'}');
+    let head = EnvelopeHead { id, source: source.to_owned(), detail_type: detail_type.to_owned() };
+    Ok((head, text))
 }
 
-/// The envelope `head` (a JSON object) with `"detail": <detail>` appended, keeping the detail's
-/// exact text.
-pub fn splice_detail(head: Value, detail: &str) -> Vec<u8> {
-    let mut text = serde_json::to_vec(&head).unwrap_or_default();
-    text.pop();
-    text.extend_from_slice(b",\"detail\":");
-    text.extend_from_slice(detail.as_bytes());
-    text.push(b'}');
-    text
+/// A field's JSON text as sent.
+fn raw_text(field: Option<&RawValue>) -> &str {
+    field.map(RawValue::get).unwrap_or_default()
 }
 
 /// The PutEvents response: one result per entry, in order, and how many failed.

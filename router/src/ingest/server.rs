@@ -325,22 +325,22 @@ impl Ingest {
         let mut results: Vec<Result<String, (&str, String)>> = Vec::with_capacity(entries.len());
         let mut entries = entries.into_iter().peekable();
         while let Some(entry) = entries.next() {
-            let (bus, id, envelope) = match entry {
+            let (bus, head, envelope) = match entry {
                 Entry::Failed { code, message } => {
                     results.push(Err((code, message)));
                     continue;
                 }
-                Entry::Event { bus, id, envelope } => (bus, id, envelope),
+                Entry::Event { bus, head, envelope } => (bus, head, envelope),
             };
-            let mut ids = vec![id];
-            let mut batch = vec![envelope];
+            let mut ids = vec![head.id.clone()];
+            let mut batch = vec![crate::pipeline::Incoming { event: envelope, head: Some(head) }];
             while let Some(Entry::Event { bus: next, .. }) = entries.peek() {
                 if *next != bus {
                     break;
                 }
-                let Some(Entry::Event { id, envelope, .. }) = entries.next() else { break };
-                ids.push(id);
-                batch.push(envelope);
+                let Some(Entry::Event { head, envelope, .. }) = entries.next() else { break };
+                ids.push(head.id.clone());
+                batch.push(crate::pipeline::Incoming { event: envelope, head: Some(head) });
             }
             let accepted = self.pipeline.accept_batch(&bus, batch, 0, None, false).await;
             for (id, result) in ids.into_iter().zip(accepted) {
