@@ -180,7 +180,7 @@ def report(base, admin, log_path):
     for path, body in received:
         print(f"  POST {path}  {body[:150]}{'...' if len(body) > 150 else ''}")
 
-    section("what the consumers said (their logs, from the router's log)")
+    section("what the consumers did (their logs: follow-up events emitted, stock reserved, webhooks posted)")
     for line in open(log_path, encoding="utf-8", errors="replace"):
         if "switchyard::consumer" in line:
             print("  " + line.split("switchyard::consumer: ", 1)[-1].rstrip()[:200])
