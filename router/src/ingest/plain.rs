@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::putevents::Origin;
+use crate::pipeline::{EnvelopeHead, Incoming};
 
 /// A problem with one event of the request, with the JSON pointer of where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,13 +31,13 @@ impl std::fmt::Display for PlainError {
 }
 
 /// Reads the body; every problem of every event is reported (the request is all or nothing).
-/// Returns each event's id and envelope, in order.
+/// Returns each event's envelope with its head, in order.
 pub fn read_events(
     body: &[u8],
     origin: &Origin,
     max_events: usize,
     mut new_id: impl FnMut() -> String,
-) -> Result<Vec<(String, Vec<u8>)>, Vec<PlainError>> {
+) -> Result<Vec<Incoming>, Vec<PlainError>> {
     let whole = |message: String| vec![PlainError { pointer: String::new(), message }];
     let text = std::str::from_utf8(body).map_err(|e| whole(format!("the body is not UTF-8: {e}")))?;
     let raw: &RawValue = serde_json::from_str(text).map_err(|e| whole(format!("the body is not JSON: {e}")))?;
@@ -66,11 +67,7 @@ pub fn read_events(
     if problems.is_empty() { Ok(out) } else { Err(problems) }
 }
 
-fn event(
-    item: &RawValue,
-    origin: &Origin,
-    new_id: &mut impl FnMut() -> String,
-) -> Result<(String, Vec<u8>), (String, String)> {
+fn event(item: &RawValue, origin: &Origin, new_id: &mut impl FnMut() -> String) -> Result<Incoming, (String, String)> {
     let mut fields: BTreeMap<String, &RawValue> = serde_json::from_str(item.get())
         .map_err(|e| (String::new(), format!("an event must be a JSON object ({e})")))?;
     let string = |fields: &BTreeMap<String, &RawValue>, name: &str| -> Result<Option<String>, (String, String)> {
@@ -82,11 +79,8 @@ fn event(
             },
         }
     };
-    for name in ["source", "detail-type"] {
-        if string(&fields, name)?.is_none() {
-            return Err((name.to_owned(), format!("{name} is required")));
-        }
-    }
+    let required = |name: &str| string(&fields, name)?.ok_or_else(|| (name.to_owned(), format!("{name} is required")));
+    let (source, detail_type) = (required("source")?, required("detail-type")?);
     for name in ["version", "account", "region"] {
         string(&fields, name)?;
     }
@@ -127,5 +121,5 @@ fn event(
         fields.insert((*name).to_owned(), raw);
     }
     let envelope = serde_json::to_vec(&fields).map_err(|e| (String::new(), e.to_string()))?;
-    Ok((id, envelope))
+    Ok(Incoming { event: envelope, head: Some(EnvelopeHead { id, source, detail_type }) })
 }

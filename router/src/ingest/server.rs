@@ -379,7 +379,10 @@ impl Ingest {
         let config = self.pipeline.config();
         let now = self.origin_now();
         let origin = Origin { account: &config.account, region: &config.region, now: &now };
-        let events: Vec<(String, Vec<u8>)> = if cloudevents::is_cloudevent(&parts.headers) {
+        let refused = |errors: Vec<String>| {
+            json_reply(StatusCode::BAD_REQUEST, json!({ "error": errors.join("; "), "errors": errors }))
+        };
+        let envelopes: Vec<crate::pipeline::Incoming> = if cloudevents::is_cloudevent(&parts.headers) {
             let envelope = cloudevents::Envelope { account: &config.account, region: &config.region, now: &now };
             match cloudevents::to_envelopes(&parts.headers, body, &envelope) {
                 Ok(envelopes) if envelopes.len() > self.config.limits.max_entries => {
@@ -390,34 +393,22 @@ impl Ingest {
                     );
                     return json_reply(StatusCode::BAD_REQUEST, json!({ "error": message }));
                 }
-                Ok(envelopes) => envelopes.into_iter().map(|e| (event_id(&e), e)).collect(),
-                Err(errors) => {
-                    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                    return json_reply(
-                        StatusCode::BAD_REQUEST,
-                        json!({ "error": errors.join("; "), "errors": errors }),
-                    );
-                }
+                Ok(envelopes) => envelopes.into_iter().map(Into::into).collect(),
+                Err(errors) => return refused(errors.iter().map(ToString::to_string).collect()),
             }
         } else {
             match plain::read_events(body, &origin, self.config.limits.max_entries, || self.pipeline.new_event_id()) {
                 Ok(events) => events,
-                Err(errors) => {
-                    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                    return json_reply(
-                        StatusCode::BAD_REQUEST,
-                        json!({ "error": errors.join("; "), "errors": errors }),
-                    );
-                }
+                Err(errors) => return refused(errors.iter().map(ToString::to_string).collect()),
             }
         };
         let batch = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
             || !parts.headers.contains_key("ce-specversion")
                 && cloudevents::is_cloudevent(&parts.headers)
                 && !is_structured(&parts.headers);
-        let (ids, envelopes): (Vec<String>, Vec<Vec<u8>>) = events.into_iter().unzip();
+        let count = envelopes.len();
         let results = self.pipeline.accept_batch(&bus, envelopes, 0, None, true).await;
-        let mut entries = Vec::with_capacity(ids.len());
+        let mut entries = Vec::with_capacity(count);
         let mut problems = Vec::new();
         for (index, result) in results.into_iter().enumerate() {
             match result {
@@ -438,7 +429,7 @@ impl Ingest {
         }
         if !problems.is_empty() {
             // Events the engine refuses (too deep, say): the request is all or nothing.
-            self.events_failed.fetch_add(ids.len() as u64, Ordering::Relaxed);
+            self.events_failed.fetch_add(count as u64, Ordering::Relaxed);
             let message = format!("nothing was accepted: {}", problems.join("; "));
             return json_reply(StatusCode::BAD_REQUEST, json!({ "error": message, "errors": problems }));
         }
@@ -500,15 +491,6 @@ fn method_not_allowed(allowed: &'static str) -> Reply {
         json_reply(StatusCode::METHOD_NOT_ALLOWED, json!({ "error": format!("this endpoint answers {allowed} only") }));
     response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allowed));
     response
-}
-
-/// The `id` of an envelope the CloudEvents reader made (always present there).
-fn event_id(envelope: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Id {
-        id: String,
-    }
-    serde_json::from_slice::<Id>(envelope).map(|i| i.id).unwrap_or_default()
 }
 
 /// Whether a CloudEvents request is in structured mode (one event), not a batch.
