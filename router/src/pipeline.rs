@@ -173,7 +173,7 @@ impl Routes {
         self.matchers.contains_key(bus)
     }
 
-    /// The rules, by name, with their bus and whether they are enabled.
+    /// The names of the rules in force (enabled or not).
     pub fn rule_names(&self) -> impl Iterator<Item = &str> {
         self.rules.iter().map(|r| r.name.as_str())
     }
