@@ -469,6 +469,7 @@ mod store {
     use anyhow::{Context, bail};
 
     use super::StoreArgs;
+    use super::http::thousands;
     use crate::delivery::embedded::EmbeddedStore;
     use crate::delivery::store::{DeliveryStore, NewDelivery};
 
@@ -647,18 +648,5 @@ mod store {
         drop(file);
         std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
         Ok(rate)
-    }
-
-    /// `1234567.8` as `1,234,568`.
-    fn thousands(value: f64) -> String {
-        let digits = format!("{:.0}", value.max(0.0));
-        let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-        for (idx, digit) in digits.chars().enumerate() {
-            if idx > 0 && (digits.len() - idx).is_multiple_of(3) {
-                out.push(',');
-            }
-            out.push(digit);
-        }
-        out
     }
 }

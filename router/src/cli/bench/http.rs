@@ -758,8 +758,8 @@ pub(super) fn floor(args: &FloorArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// `1234567.8` as `1,234,568`.
-fn thousands(value: f64) -> String {
+/// `1234567.8` as `1,234,568` (`-` when not a number); the store benchmark prints with it too.
+pub(super) fn thousands(value: f64) -> String {
     if !value.is_finite() {
         return "-".to_owned();
     }
