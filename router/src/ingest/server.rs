@@ -382,7 +382,8 @@ impl Ingest {
         let refused = |errors: Vec<String>| {
             json_reply(StatusCode::BAD_REQUEST, json!({ "error": errors.join("; "), "errors": errors }))
         };
-        let envelopes: Vec<crate::pipeline::Incoming> = if cloudevents::is_cloudevent(&parts.headers) {
+        let cloud = cloudevents::is_cloudevent(&parts.headers);
+        let envelopes: Vec<crate::pipeline::Incoming> = if cloud {
             let envelope = cloudevents::Envelope { account: &config.account, region: &config.region, now: &now };
             match cloudevents::to_envelopes(&parts.headers, body, &envelope) {
                 Ok(envelopes) if envelopes.len() > self.config.limits.max_entries => {
@@ -402,10 +403,12 @@ impl Ingest {
                 Err(errors) => return refused(errors.iter().map(ToString::to_string).collect()),
             }
         };
-        let batch = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
-            || !parts.headers.contains_key("ce-specversion")
-                && cloudevents::is_cloudevent(&parts.headers)
-                && !is_structured(&parts.headers);
+        // Whether errors point into an array of events (`/3: ...`) or at the one event.
+        let batch = if cloud {
+            is_batch(&parts.headers)
+        } else {
+            body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+        };
         let count = envelopes.len();
         let results = self.pipeline.accept_batch(&bus, envelopes, 0, None, true).await;
         let mut entries = Vec::with_capacity(count);
@@ -493,10 +496,10 @@ fn method_not_allowed(allowed: &'static str) -> Reply {
     response
 }
 
-/// Whether a CloudEvents request is in structured mode (one event), not a batch.
-fn is_structured(headers: &http::HeaderMap) -> bool {
+/// Whether a CloudEvents request is a batch (its content type), not one event.
+fn is_batch(headers: &http::HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with(cloudevents::STRUCTURED))
+        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with(cloudevents::BATCH))
 }

@@ -255,6 +255,11 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
         .flatten()
         .filter_map(|entry| {
             let path = entry.path();
+            // The files the rules loader reads: hidden ones (an editor's or a writer's temporary
+            // file) are not rules.
+            if path.file_name()?.to_str()?.starts_with('.') {
+                return None;
+            }
             let ext = path.extension()?.to_str()?;
             if !matches!(ext, "yaml" | "yml" | "json") {
                 return None;
