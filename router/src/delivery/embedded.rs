@@ -1,49 +1,66 @@
-//! The embedded delivery store: one redb file, written by one thread with group commit.
+//! The embedded delivery store: an append-only delivery log for new deliveries, and one redb file
+//! for everything else, written by one thread with group commit.
 //!
 //! # Files
 //!
-//! `<data_dir>/deliveries.redb`, a redb database with these tables (records are encoded as
-//! `embedded/codec.rs` describes):
+//! - `<data_dir>/log/<n>.log`: the delivery log (`embedded/log.rs` gives its format). Every
+//!   accepted delivery is appended there, and a small "done" frame when it completes. Most
+//!   deliveries never go anywhere else.
+//! - `<data_dir>/deliveries.redb`: a redb database with these tables (records are encoded as
+//!   `embedded/codec.rs` describes):
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `deliveries` | delivery id `u64` | delivery record |
+//! | `deliveries` | delivery id `u64` | delivery record (deliveries that left the log) |
 //! | `due` | `(due_at_ms u64, delivery id u64)` | attempts so far `u32` |
+//! | `log_retired` | delivery id `u64` | `()`: the delivery left the log for the tables here |
 //! | `dead_letters` | dead-letter id `u64` | dead-letter record (holds the delivery as it failed) |
 //! | `dead_letters_by_rule` | `(rule &str, dead-letter id u64)` | `()` |
-//! | `meta` | name `&str` | `u64`: `format` (1), `next_delivery_id`, `next_dead_letter_id` |
+//! | `meta` | name `&str` | `u64`: `format` (2), `next_delivery_id`, `next_dead_letter_id` |
 //! | `kv` | `(namespace &str, key &str)` | the value's bytes |
 //! | `kv_counts` | namespace `&str` | `u64`: the keys it holds in `kv` (no row when none) |
 //!
-//! Ids come from the two counters of `meta`, written in the transaction that uses them, so they
-//! only grow, across restarts too. Dead-letter ids follow the order letters were made, so id order
-//! is "oldest first". A new delivery is due at its `ingested_at_ms`.
+//! A delivery leaves the log when its first attempt fails (a retry is recorded in `deliveries` and
+//! `due`; a dead letter in `dead_letters`), or when the log holds more than `MAX_SEGMENTS`
+//! segments and it is still waiting in the oldest (a consumer that is down must not make the log
+//! grow without bound). The same transaction marks it in `log_retired`, so that reopening does not
+//! take the log's copy for a second delivery; the marks of segments that are gone are deleted.
 //!
-//! Opening verifies the checksum of every page (redb may panic on a damaged file it trusts), which
-//! reads the whole file: about 0.75 s for 570 MB (300,000 pending 1 KB deliveries) here.
+//! Delivery ids come from one counter for both places: the log's records and segment headers and
+//! `meta`'s `next_delivery_id` (redrives) are all read at open, so ids only grow, across restarts
+//! too. Dead-letter ids follow the order letters were made, so id order is "oldest first". A new
+//! delivery is due at its `ingested_at_ms`.
+//!
+//! Opening reads every log segment and verifies every frame, and verifies the checksum of every
+//! database page (redb may panic on a damaged file it trusts): about a second per GB.
 //!
 //! # Writing
 //!
 //! A dedicated thread owns every write. Callers send it requests with a oneshot channel for the
-//! answer; it takes everything queued, applies it in one write transaction committed with
-//! `Durability::Immediate` (one fsync), then answers every request of the batch. Appends are
-//! encoded by the callers, so the writer's work is the inserts. `complete`, `retry` and
-//! `dead_letter` apply only to a leased delivery (`NotFound` otherwise, as the contract says).
+//! answer; it takes everything queued and applies it in two parts. First the log's: appends (ids
+//! assigned, records copied into one buffer; the callers encoded them) and completions of
+//! deliveries in the log, written with one `write` and one `fdatasync`, then answered at once.
+//! Then the database's: everything else, in one write transaction committed with
+//! `Durability::Immediate` (one fsync). `complete`, `retry` and `dead_letter` apply only to a
+//! leased delivery (`NotFound` otherwise, as the contract says).
 //!
 //! A request that cannot apply (unknown id, corrupt record) gets its own error and changes
-//! nothing; a commit that fails answers the whole batch `Unavailable` and applies nothing of it.
-//! After an I/O error redb refuses further work until the database is reopened, so the writer
-//! reopens it (at its next batch, or within a second) and reloads the in-memory state from what
-//! is on disk. An fsync that failed may still have left its commit on disk; the reload then shows
-//! it, so an append answered `Unavailable` may be delivered anyway: at least once, as everywhere.
+//! nothing; a write that fails answers its whole part `Unavailable` and applies nothing of it (a
+//! failed log write is cut back off the file). After an I/O error redb refuses further work until
+//! the database is reopened, so the writer reopens it (at its next batch, or within a second) and
+//! reloads the in-memory state from what is on disk. An fsync that failed may still have left its
+//! commit on disk; the reload then shows it, so an append answered `Unavailable` may be delivered
+//! anyway: at least once, as everywhere.
 //!
 //! # Reading
 //!
-//! The queue of due deliveries is mirrored in memory (a `BTreeSet` of `(due_at_ms, id)`, loaded
-//! from `due` at open and updated by the writer after each commit), with the set of leased ids
-//! beside it, so `take_due` and `next_due_ms` need no index scan and never walk past leased
-//! entries (about 40 bytes of memory per pending delivery). `take_due` then reads the records in a
-//! redb read transaction, as do the dead-letter queries. Leases live only in memory: after a
+//! The queue of due deliveries is mirrored in memory (a `BTreeSet` of `(due_at_ms, id)`, loaded at
+//! open and updated by the writer after each write), with the set of leased ids and where each log
+//! delivery's record is beside it, so `take_due` and `next_due_ms` need no index scan and never
+//! walk past leased entries (about 100 bytes of memory per pending delivery). The records of log
+//! deliveries not yet leased are also kept in memory up to 64 MiB, so that `take_due` usually
+//! reads nothing; past that it reads them from the segment file, and the records in the database
+//! in a redb read transaction, as do the dead-letter queries. Leases live only in memory: after a
 //! restart every unfinished delivery is due again. A record that cannot be decoded is reported
 //! once by `take_due` and then held back (leased) until a restart, so that it blocks nothing.
 //!
@@ -59,10 +76,12 @@
 //! Deleting a missing key changes nothing and succeeds without a commit.
 
 mod codec;
+mod log;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, mpsc};
@@ -75,6 +94,7 @@ use redb::{
 };
 use tokio::sync::oneshot;
 
+use self::log::Log;
 use crate::invoke::kv::{DEFAULT_MAX_ENTRIES, KvFuture, KvStore, KvStoreError};
 
 use super::store::{
@@ -89,9 +109,11 @@ const DEAD_LETTERS_BY_RULE: TableDefinition<(&str, u64), ()> = TableDefinition::
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const KV: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("kv");
 const KV_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("kv_counts");
+const LOG_RETIRED: TableDefinition<u64, ()> = TableDefinition::new("log_retired");
 
 const FORMAT_KEY: &str = "format";
-const FORMAT: u64 = 1;
+/// Format 2 added the delivery log and `log_retired`; a format 1 file is upgraded in place.
+const FORMAT: u64 = 2;
 const NEXT_DELIVERY_ID: &str = "next_delivery_id";
 const NEXT_DEAD_LETTER_ID: &str = "next_dead_letter_id";
 
@@ -105,6 +127,13 @@ const MAX_BATCH: usize = 16_384;
 const CACHE_BYTES: usize = 256 << 20;
 /// How often the writer tries to reopen a database that failed, when no request makes it try.
 const RECOVERY_INTERVAL: Duration = Duration::from_secs(1);
+/// Records of log deliveries kept in memory for `take_due`, at most; the rest are read from the log.
+const LOG_CACHE_BYTES: usize = 64 << 20;
+/// Past this many log segments, the oldest one's waiting deliveries move into the database so that
+/// the segment can go: a consumer that is down must not make the log grow without bound.
+const MAX_SEGMENTS: usize = 8;
+/// Deliveries moved per batch by that, at most.
+const SPILL_BATCH: usize = 8_192;
 
 /// Opens (or creates) the database file; tests substitute a backend that fails on demand.
 type Opener = Box<dyn Fn(&Path) -> Result<Database, StoreError> + Send>;
@@ -129,6 +158,8 @@ impl std::fmt::Debug for EmbeddedStore {
 /// What the writer thread and the callers share.
 struct Shared {
     path: PathBuf,
+    /// The delivery log's folder.
+    log_dir: PathBuf,
     /// `None` once closed, or while the writer reopens the file after an I/O error.
     db: RwLock<Option<Database>>,
     queue: Mutex<Queue>,
@@ -140,8 +171,12 @@ struct Shared {
     kv_max_entries: AtomicUsize,
     /// `false` in the `durability = "none"` mode: commits are not synced (but one per second is).
     sync: AtomicBool,
-    /// Why the last commit failed; cleared by the next one that succeeds.
-    last_failure: Mutex<Option<String>>,
+    /// Why the last database commit failed; cleared by the next one that succeeds.
+    db_failure: Mutex<Option<String>>,
+    /// Why the last write to the delivery log failed; cleared by the next one that succeeds.
+    log_failure: Mutex<Option<String>>,
+    /// Tests set it to make writes to the log fail as on a full disk.
+    log_fault: AtomicBool,
 }
 
 /// The in-memory view of the queue; the writer changes it only after a commit.
@@ -155,6 +190,33 @@ struct Queue {
     /// The rule of every delivery in `retrying`, for the per-rule depth of the retry queue.
     retrying_rules: HashMap<u64, Arc<str>>,
     dead_letters: BTreeMap<String, u64>,
+    /// Deliveries that live in the log (the others are in the database).
+    log: HashMap<u64, LogEntry>,
+    /// The bytes of the records `log` holds in memory.
+    cached_bytes: usize,
+}
+
+/// Where a delivery in the log is.
+#[derive(Debug, Clone)]
+struct LogEntry {
+    segment: u64,
+    due_at_ms: u64,
+    offset: u64,
+    len: u32,
+    file: Arc<File>,
+    /// The record, while the memory budget allows and until it is leased.
+    bytes: Option<Arc<[u8]>>,
+}
+
+impl LogEntry {
+    fn record(&self) -> Result<std::borrow::Cow<'_, [u8]>, StoreError> {
+        match &self.bytes {
+            Some(bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
+            None => log::read_record(&self.file, self.offset, self.len)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|error| StoreError::Unavailable(format!("cannot read the delivery log: {error}"))),
+        }
+    }
 }
 
 impl Shared {
@@ -185,9 +247,27 @@ impl Shared {
 
     /// Publishes what a committed batch changed.
     fn publish(&self, delta: Delta) {
-        let mut queue = self.queue();
+        let mut guard = self.queue();
+        let queue = &mut *guard;
         for id in &delta.released {
             queue.leased.remove(id);
+        }
+        for (id, mut entry) in delta.logged {
+            if let Some(bytes) = &entry.bytes {
+                if queue.cached_bytes + bytes.len() > LOG_CACHE_BYTES {
+                    entry.bytes = None;
+                } else {
+                    queue.cached_bytes += bytes.len();
+                }
+            }
+            queue.log.insert(id, entry);
+        }
+        for (id, _) in &delta.unlogged {
+            if let Some(entry) = queue.log.remove(id)
+                && let Some(bytes) = entry.bytes
+            {
+                queue.cached_bytes -= bytes.len();
+            }
         }
         queue.due.extend(delta.due);
         queue.pending = queue.pending.saturating_add_signed(delta.pending);
@@ -270,26 +350,28 @@ fn init(db: &Database, path: &Path) -> Result<(), StoreError> {
         txn.open_table(DEAD_LETTERS_BY_RULE).map_err(|e| error(e.into()))?;
         txn.open_table(KV).map_err(|e| error(e.into()))?;
         txn.open_table(KV_COUNTS).map_err(|e| error(e.into()))?;
+        txn.open_table(LOG_RETIRED).map_err(|e| error(e.into()))?;
         let mut meta = txn.open_table(META).map_err(|e| error(e.into()))?;
         let format = meta.get(FORMAT_KEY).map_err(|e| error(e.into()))?.map(|format| format.value());
         match format {
             Some(FORMAT) => {}
+            // Format 1 had no log; its tables are the same.
+            Some(1) | None => {
+                meta.insert(FORMAT_KEY, FORMAT).map_err(|e| error(e.into()))?;
+            }
             Some(other) => {
                 return Err(StoreError::Corrupt(format!(
-                    "{} is in store format {other}; this build reads format {FORMAT}",
+                    "{} is in store format {other}; this build reads formats 1 and {FORMAT}",
                     path.display()
                 )));
-            }
-            None => {
-                meta.insert(FORMAT_KEY, FORMAT).map_err(|e| error(e.into()))?;
             }
         }
     }
     txn.commit().map_err(|e| error(e.into()))
 }
 
-/// Rebuilds the in-memory queue from the file. Leases held now are kept for the deliveries that
-/// still exist; the id counters only move forward.
+/// Rebuilds the in-memory queue from the file, keeping the deliveries in the log as they are.
+/// Leases held now are kept for the deliveries that still exist; the id counters only move forward.
 fn load(db: &Database, queue: &mut Queue, ids: &mut Ids) -> Result<(), redb::Error> {
     let txn = db.begin_read()?;
     let deliveries = txn.open_table(DELIVERIES)?;
@@ -312,9 +394,14 @@ fn load(db: &Database, queue: &mut Queue, ids: &mut Ids) -> Result<(), redb::Err
             due.insert((due_at_ms, id));
         }
     }
+    for (&id, entry) in &queue.log {
+        if !queue.leased.contains(&id) {
+            due.insert((entry.due_at_ms, id));
+        }
+    }
     let mut leased = HashSet::new();
     for &id in &queue.leased {
-        if deliveries.get(id)?.is_some() {
+        if queue.log.contains_key(&id) || deliveries.get(id)?.is_some() {
             leased.insert(id);
         }
     }
@@ -332,17 +419,77 @@ fn load(db: &Database, queue: &mut Queue, ids: &mut Ids) -> Result<(), redb::Err
     let letters = txn.open_table(DEAD_LETTERS)?;
     ids.next_delivery = ids.next_delivery.max(stored(NEXT_DELIVERY_ID)?).max(after_last(&deliveries)?);
     ids.next_dead_letter = ids.next_dead_letter.max(stored(NEXT_DEAD_LETTER_ID)?).max(after_last(&letters)?);
-    *queue = Queue { due, leased, pending: deliveries.len()?, retrying, retrying_rules, dead_letters };
+    let log = std::mem::take(&mut queue.log);
+    *queue = Queue {
+        due,
+        leased,
+        pending: deliveries.len()? + log.len() as u64,
+        retrying,
+        retrying_rules,
+        dead_letters,
+        log,
+        cached_bytes: queue.cached_bytes,
+    };
     Ok(())
+}
+
+/// Opens the delivery log in `dir`, adds its live deliveries (those the database has not taken
+/// over) to the queue, starts a new head segment and deletes the segments with nothing live.
+fn open_log(
+    db: &Database,
+    path: &Path,
+    dir: &Path,
+    segment_bytes: u64,
+    queue: &mut Queue,
+    ids: &mut Ids,
+) -> Result<Log, StoreError> {
+    let log::Opened { mut log, live, next_id } = Log::open(dir, segment_bytes)?;
+    let error = |error: redb::Error| store_error(path, error);
+    {
+        let txn = db.begin_read().map_err(|e| error(e.into()))?;
+        let retired = txn.open_table(LOG_RETIRED).map_err(|e| error(e.into()))?;
+        let deliveries = txn.open_table(DELIVERIES).map_err(|e| error(e.into()))?;
+        for found in live {
+            let moved = retired.get(found.id).map_err(|e| error(e.into()))?.is_some()
+                || deliveries.get(found.id).map_err(|e| error(e.into()))?.is_some();
+            let Some(file) = log.file(found.segment).filter(|_| !moved) else {
+                log.release(found.segment);
+                continue;
+            };
+            // A record that does not decode is due at once: `take_due` reports it and holds it back.
+            let due_at_ms = codec::delivery_header(&found.record).map_or(0, |header| header.due_at_ms);
+            let bytes = (queue.cached_bytes + found.record.len() <= LOG_CACHE_BYTES).then(|| {
+                queue.cached_bytes += found.record.len();
+                Arc::from(found.record)
+            });
+            queue.due.insert((due_at_ms, found.id));
+            queue.pending += 1;
+            let entry =
+                LogEntry { segment: found.segment, due_at_ms, offset: found.offset, len: found.len, file, bytes };
+            queue.log.insert(found.id, entry);
+        }
+    }
+    ids.next_delivery = ids.next_delivery.max(next_id);
+    log.start_head(ids.next_delivery)?;
+    log.maintain(ids.next_delivery)?;
+    // Moves recorded for segments that are gone are of no more use.
+    let floor = log.first_id();
+    let txn = db.begin_write().map_err(|e| error(e.into()))?;
+    let mut retired = txn.open_table(LOG_RETIRED).map_err(|e| error(e.into()))?;
+    retired.retain_in(..floor, |_, ()| false).map_err(|e| error(e.into()))?;
+    drop(retired);
+    txn.commit().map_err(|e| error(e.into()))?;
+    Ok(log)
 }
 
 impl EmbeddedStore {
     /// Opens the store in `data_dir` (created if missing): `<data_dir>/deliveries.redb`.
     pub fn open(data_dir: &Path) -> Result<EmbeddedStore, StoreError> {
-        EmbeddedStore::open_with(data_dir, Box::new(open_file))
+        EmbeddedStore::open_with(data_dir, Box::new(open_file), log::SEGMENT_BYTES)
     }
 
-    fn open_with(data_dir: &Path, opener: Opener) -> Result<EmbeddedStore, StoreError> {
+    /// `segment_bytes`: the size past which the log starts a new segment.
+    fn open_with(data_dir: &Path, opener: Opener, segment_bytes: u64) -> Result<EmbeddedStore, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|error| {
             StoreError::Unavailable(format!("cannot create the data directory {}: {error}", data_dir.display()))
         })?;
@@ -352,20 +499,32 @@ impl EmbeddedStore {
         let mut queue = Queue::default();
         let mut ids = Ids::default();
         load(&db, &mut queue, &mut ids).map_err(|error| store_error(&path, error))?;
+        let log_dir = data_dir.join(log::DIR_NAME);
+        let log = open_log(&db, &path, &log_dir, segment_bytes, &mut queue, &mut ids)?;
         let shared = Arc::new(Shared {
             path,
+            log_dir,
             db: RwLock::new(Some(db)),
             queue: Mutex::new(queue),
             closed: AtomicBool::new(false),
             needs_reopen: AtomicBool::new(false),
-            last_failure: Mutex::new(None),
+            db_failure: Mutex::new(None),
+            log_failure: Mutex::new(None),
+            log_fault: AtomicBool::new(false),
             commits: AtomicU64::new(0),
             kv_max_entries: AtomicUsize::new(DEFAULT_MAX_ENTRIES),
             sync: AtomicBool::new(true),
         });
         let (requests, receiver) = mpsc::channel();
-        let writer =
-            Writer { shared: shared.clone(), requests: receiver, opener, ids, last_sync: std::time::Instant::now() };
+        let writer = Writer {
+            shared: shared.clone(),
+            requests: receiver,
+            opener,
+            ids,
+            log,
+            retired_floor: None,
+            last_sync: std::time::Instant::now(),
+        };
         let handle = std::thread::Builder::new()
             .name("delivery-store".into())
             .spawn(move || writer.run())
@@ -428,12 +587,25 @@ impl EmbeddedStore {
     }
 
     /// Reads the records of freshly leased deliveries. On a corrupt record, the error and its id.
-    fn read_leased(&self, taken: &[(u64, u64)]) -> Result<Vec<Delivery>, (StoreError, Option<u64>)> {
-        let txn = self.shared.begin_read().map_err(|error| (error, None))?;
-        let table = txn.open_table(DELIVERIES).map_err(|error| (self.shared.error(error), None))?;
+    fn read_leased(&self, taken: &[Taken]) -> Result<Vec<Delivery>, (StoreError, Option<u64>)> {
+        let mut table = None;
         let mut deliveries = Vec::with_capacity(taken.len());
         let mut missing = Vec::new();
-        for &(_, id) in taken {
+        for &Taken { id, ref entry, .. } in taken {
+            if let Some(entry) = entry {
+                let record = entry.record().map_err(|error| (error, None))?;
+                match codec::decode_delivery(id, &record) {
+                    Ok(delivery) => deliveries.push(delivery),
+                    Err(reason) => return Err((corrupt("delivery", id, reason), Some(id))),
+                }
+                continue;
+            }
+            if table.is_none() {
+                let txn = self.shared.begin_read().map_err(|error| (error, None))?;
+                let opened = txn.open_table(DELIVERIES).map_err(|error| (self.shared.error(error), None))?;
+                table = Some(opened);
+            }
+            let Some(table) = &table else { continue };
             let record = table.get(id).map_err(|error| (self.shared.error(error), None))?;
             match record {
                 Some(record) => match codec::decode_delivery(id, record.value()) {
@@ -455,6 +627,13 @@ impl EmbeddedStore {
     }
 }
 
+/// A delivery `take_due` leased: where its record is, when it is in the log.
+struct Taken {
+    due_at_ms: u64,
+    id: u64,
+    entry: Option<LogEntry>,
+}
+
 impl Drop for EmbeddedStore {
     fn drop(&mut self) {
         self.close();
@@ -471,10 +650,10 @@ impl DeliveryStore for EmbeddedStore {
                     Ok(Vec::new())
                 };
             }
-            // Encoded here, on the caller's thread, to keep the writer's work to the inserts.
+            // Encoded here, on the caller's thread, to keep the writer's work to copying the records.
             let records = deliveries
                 .iter()
-                .map(|new| Ok((new.ingested_at_ms, codec::encode_new(new, new.ingested_at_ms)?)))
+                .map(|new| Ok((new.ingested_at_ms, Arc::from(codec::encode_new(new, new.ingested_at_ms)?))))
                 .collect::<Result<Vec<_>, StoreError>>()?;
             drop(deliveries);
             self.call(|reply| Op::Append { records, reply }).await
@@ -487,13 +666,22 @@ impl DeliveryStore for EmbeddedStore {
         }
         let mut taken = Vec::new();
         {
-            let mut queue = self.shared.queue();
+            let mut guard = self.shared.queue();
+            let queue = &mut *guard;
             while taken.len() < max {
                 match queue.due.first() {
                     Some(&(due_at_ms, id)) if due_at_ms <= now_ms => {
                         queue.due.pop_first();
                         queue.leased.insert(id);
-                        taken.push((due_at_ms, id));
+                        // A leased record is read now and seldom again: its memory goes back.
+                        let entry = queue.log.get_mut(&id).map(|entry| {
+                            let taken = entry.clone();
+                            if let Some(bytes) = entry.bytes.take() {
+                                queue.cached_bytes -= bytes.len();
+                            }
+                            taken
+                        });
+                        taken.push(Taken { due_at_ms, id, entry });
                     }
                     _ => break,
                 }
@@ -509,7 +697,7 @@ impl DeliveryStore for EmbeddedStore {
                 tracing::error!(id, %error, "a delivery record cannot be read; it is held back until restart");
             }
             let mut queue = self.shared.queue();
-            for (due_at_ms, id) in taken {
+            for Taken { due_at_ms, id, .. } in taken {
                 if Some(id) != quarantined && queue.leased.remove(&id) {
                     queue.due.insert((due_at_ms, id));
                 }
@@ -571,7 +759,10 @@ impl DeliveryStore for EmbeddedStore {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
-        if let Some(failure) = self.shared.last_failure.lock().unwrap_or_else(PoisonError::into_inner).clone() {
+        if let Some(failure) = self.shared.log_failure.lock().unwrap_or_else(PoisonError::into_inner).clone() {
+            return Err(StoreError::Unavailable(format!("the last write to the delivery log failed: {failure}")));
+        }
+        if let Some(failure) = self.shared.db_failure.lock().unwrap_or_else(PoisonError::into_inner).clone() {
             return Err(StoreError::Unavailable(format!("the last commit failed: {failure}")));
         }
         Ok(())
@@ -694,7 +885,7 @@ enum Request {
 enum Op {
     /// `(due_at_ms, record)` per delivery, encoded by the caller.
     Append {
-        records: Vec<(u64, Vec<u8>)>,
+        records: Vec<(u64, Arc<[u8]>)>,
         reply: Reply<Vec<u64>>,
     },
     Complete {
@@ -779,14 +970,23 @@ struct Delta {
     /// Deliveries that began (`Some(rule)`) or stopped (`None`) being retried.
     retrying_rules: Vec<(u64, Option<Arc<str>>)>,
     dead_letters: HashMap<String, i64>,
-    /// Key-value entries set or deleted (nothing to publish, but something to commit).
-    kv_changes: usize,
+    /// Deliveries appended to the log.
+    logged: Vec<(u64, LogEntry)>,
+    /// Deliveries that left the log (done, or moved into the database), with their segment.
+    unlogged: Vec<(u64, u64)>,
+    /// Other changes to tables (key-value entries, moved-delivery marks): nothing to publish, but
+    /// something to commit.
+    writes: usize,
 }
 
 impl Delta {
     /// Whether the batch changed nothing: every change to a table is recorded here too.
     fn is_empty(&self) -> bool {
-        self.due.is_empty() && self.released.is_empty() && self.dead_letters.is_empty() && self.kv_changes == 0
+        self.due.is_empty()
+            && self.released.is_empty()
+            && self.dead_letters.is_empty()
+            && self.unlogged.is_empty()
+            && self.writes == 0
     }
 }
 
@@ -798,6 +998,7 @@ struct Tables<'txn> {
     by_rule: redb::Table<'txn, (&'static str, u64), ()>,
     kv: redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
     kv_counts: redb::Table<'txn, &'static str, u64>,
+    retired: redb::Table<'txn, u64, ()>,
 }
 
 /// An op's own outcome inside a batch (`Ok(Err(..))`) or a redb error that fails the whole batch.
@@ -809,6 +1010,10 @@ struct Writer {
     requests: mpsc::Receiver<Request>,
     opener: Opener,
     ids: Ids,
+    log: Log,
+    /// Every delivery id below this is gone from the log: its `log_retired` marks can go, at the
+    /// next database commit.
+    retired_floor: Option<u64>,
     /// When a commit was last synced (in the `durability = "none"` mode, one per second is).
     last_sync: std::time::Instant,
 }
@@ -822,6 +1027,10 @@ impl Writer {
                     if self.shared.needs_reopen.load(Ordering::Acquire) {
                         // Logged inside; the next batch or timeout tries again.
                         let _ = self.reopen();
+                    }
+                    if self.log.unsynced() {
+                        // `durability = "none"`: what was written a second ago reaches the disk now.
+                        let _ = self.sync_log();
                     }
                     continue;
                 }
@@ -843,10 +1052,7 @@ impl Writer {
                 }
             }
             if !ops.is_empty() {
-                let failure = self.commit_batch(&mut ops).err();
-                for op in ops {
-                    op.answer(failure.as_ref());
-                }
+                self.batch(ops);
             }
             if shutdown {
                 break;
@@ -857,6 +1063,9 @@ impl Writer {
             if let Request::Op(op) = request {
                 op.answer(Some(&StoreError::Closed));
             }
+        }
+        if let Err(error) = self.sync_log() {
+            tracing::warn!(%error, "syncing the delivery log before closing");
         }
         let db = self.shared.db.write().unwrap_or_else(PoisonError::into_inner).take();
         // Without per-commit syncs, the last commits are on disk only after one synced commit.
@@ -874,8 +1083,141 @@ impl Writer {
         }
     }
 
+    /// Syncs what the log holds unsynced.
+    fn sync_log(&mut self) -> Result<(), StoreError> {
+        if !self.log.unsynced() {
+            return Ok(());
+        }
+        self.log.flush(true).map_err(|error| self.fail_log(&error))
+    }
+
+    /// Applies a batch: first what only the log needs (appends, and completions of deliveries in
+    /// the log), written with one write and one sync and answered at once; then the rest in one
+    /// database transaction. The two parts fail independently.
+    fn batch(&mut self, ops: Vec<Op>) {
+        let sync = self.shared.sync.load(Ordering::Relaxed) || self.last_sync.elapsed() >= Duration::from_secs(1);
+        if sync {
+            self.last_sync = std::time::Instant::now();
+        }
+        let (mut log_ops, mut db_ops) = (Vec::new(), Vec::new());
+        let mut delta = Delta::default();
+        let mut pushed = 0;
+        let head = self.log.head();
+        for mut op in ops {
+            match &mut op {
+                Op::Append { records, reply } => {
+                    let Some((segment, file)) = &head else {
+                        reply.result =
+                            Some(Err(StoreError::Unavailable("the delivery log has no head segment".into())));
+                        log_ops.push(op);
+                        continue;
+                    };
+                    let mut assigned = Vec::with_capacity(records.len());
+                    for (due_at_ms, record) in records.drain(..) {
+                        let id = self.ids.next_delivery;
+                        self.ids.next_delivery += 1;
+                        let offset = self.log.push_delivery(id, &record);
+                        pushed += 1;
+                        let len = record.len() as u32;
+                        let entry = LogEntry {
+                            segment: *segment,
+                            due_at_ms,
+                            offset,
+                            len,
+                            file: file.clone(),
+                            bytes: Some(record),
+                        };
+                        delta.due.push((due_at_ms, id));
+                        delta.logged.push((id, entry));
+                        assigned.push(id);
+                    }
+                    delta.pending += assigned.len() as i64;
+                    reply.result = Some(Ok(assigned));
+                    log_ops.push(op);
+                }
+                Op::Complete { id, reply } => {
+                    let segment = {
+                        let queue = self.shared.queue();
+                        queue
+                            .log
+                            .get(id)
+                            .map(|entry| entry.segment)
+                            .filter(|_| queue.leased.contains(id) && !delta.released.contains(id))
+                    };
+                    let Some(segment) = segment else {
+                        // In the database, or not leased: the database part answers.
+                        db_ops.push(op);
+                        continue;
+                    };
+                    self.log.push_done(*id);
+                    delta.released.insert(*id);
+                    delta.pending -= 1;
+                    delta.unlogged.push((*id, segment));
+                    reply.result = Some(Ok(()));
+                    log_ops.push(op);
+                }
+                _ => db_ops.push(op),
+            }
+        }
+        if !log_ops.is_empty() {
+            let failure = self.write_log(sync, pushed).err();
+            if failure.is_none() {
+                for &(_, segment) in &delta.unlogged {
+                    self.log.release(segment);
+                }
+                self.shared.publish(delta);
+            }
+            for op in log_ops {
+                op.answer(failure.as_ref());
+            }
+            match self.log.maintain(self.ids.next_delivery) {
+                Ok(Some(floor)) => self.retired_floor = Some(floor),
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "the delivery log could not start or remove a segment"),
+            }
+        }
+        let spill = self.log.segment_count() > MAX_SEGMENTS;
+        if !db_ops.is_empty() || spill {
+            let failure = self.commit_db(&mut db_ops, sync, spill).err();
+            for op in db_ops {
+                op.answer(failure.as_ref());
+            }
+        }
+    }
+
+    /// Writes the batch's log frames (`pushed` deliveries among them) and syncs them if `sync`.
+    fn write_log(&mut self, sync: bool, pushed: u64) -> Result<(), StoreError> {
+        let result = if self.shared.log_fault.load(Ordering::Relaxed) {
+            Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device (injected)"))
+        } else {
+            self.log.flush(sync)
+        };
+        match result {
+            Ok(()) => {
+                self.shared.commits.fetch_add(1, Ordering::Relaxed);
+                *self.shared.log_failure.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                Ok(())
+            }
+            Err(error) => {
+                self.log.discard(pushed);
+                Err(self.fail_log(&error))
+            }
+        }
+    }
+
+    fn fail_log(&self, error: &std::io::Error) -> StoreError {
+        let error = StoreError::Unavailable(format!(
+            "cannot write the delivery log in {}: {error}",
+            self.shared.log_dir.display()
+        ));
+        *self.shared.log_failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(error.to_string());
+        tracing::error!(%error, "a write to the delivery log failed; its requests are answered Unavailable");
+        error
+    }
+
     /// Applies `ops` in one transaction and commits it. Each op's own result is left in its reply.
-    fn commit_batch(&mut self, ops: &mut [Op]) -> Result<(), StoreError> {
+    /// `spill`: also move the oldest log segment's waiting deliveries into the database.
+    fn commit_db(&mut self, ops: &mut [Op], sync: bool, spill: bool) -> Result<(), StoreError> {
         if self.shared.needs_reopen.load(Ordering::Acquire) {
             self.reopen()?;
         }
@@ -888,14 +1230,11 @@ impl Writer {
         };
         let mut delta = Delta::default();
         let mut ids = self.ids;
-        let sync = self.shared.sync.load(Ordering::Relaxed) || self.last_sync.elapsed() >= Duration::from_secs(1);
-        if sync {
-            self.last_sync = std::time::Instant::now();
-        }
+        let floor = self.retired_floor;
         let applied = txn
             .set_durability(if sync { Durability::Immediate } else { Durability::None })
             .map_err(redb::Error::from)
-            .and_then(|()| self.apply(&txn, ops, &mut delta, &mut ids));
+            .and_then(|()| self.apply(&txn, ops, &mut delta, &mut ids, spill, floor));
         if let Err(error) = applied {
             // Dropping the transaction would abort it too; an abort error adds nothing.
             let _ = txn.abort();
@@ -908,15 +1247,21 @@ impl Writer {
         }
         txn.commit().map_err(|error| self.fail(error.into()))?;
         self.ids = ids;
+        if floor.is_some() {
+            self.retired_floor = None;
+        }
         self.shared.commits.fetch_add(1, Ordering::Relaxed);
+        for &(_, segment) in &delta.unlogged {
+            self.log.release(segment);
+        }
         self.shared.publish(delta);
-        *self.shared.last_failure.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        *self.shared.db_failure.lock().unwrap_or_else(PoisonError::into_inner) = None;
         Ok(())
     }
 
     fn fail(&self, error: redb::Error) -> StoreError {
         let error = self.shared.error(error);
-        *self.shared.last_failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(error.to_string());
+        *self.shared.db_failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(error.to_string());
         tracing::error!(%error, "a delivery store commit failed; its requests are answered Unavailable");
         error
     }
@@ -954,6 +1299,8 @@ impl Writer {
         ops: &mut [Op],
         delta: &mut Delta,
         ids: &mut Ids,
+        spill: bool,
+        retired_floor: Option<u64>,
     ) -> Result<(), redb::Error> {
         let before = *ids;
         let mut tables = Tables {
@@ -963,16 +1310,18 @@ impl Writer {
             by_rule: txn.open_table(DEAD_LETTERS_BY_RULE)?,
             kv: txn.open_table(KV)?,
             kv_counts: txn.open_table(KV_COUNTS)?,
+            retired: txn.open_table(LOG_RETIRED)?,
         };
         let kv_max_entries = self.shared.kv_max_entries.load(Ordering::Relaxed);
         for op in ops.iter_mut() {
             match op {
+                // Appends go to the log; this is only the fallback.
                 Op::Append { records, reply } => {
                     let mut assigned = Vec::with_capacity(records.len());
                     for (due_at_ms, record) in records.iter() {
                         let id = ids.next_delivery;
                         ids.next_delivery += 1;
-                        tables.deliveries.insert(id, record.as_slice())?;
+                        tables.deliveries.insert(id, record.as_ref())?;
                         tables.due.insert((*due_at_ms, id), 0)?;
                         delta.due.push((*due_at_ms, id));
                         assigned.push(id);
@@ -1000,6 +1349,13 @@ impl Writer {
                 }
             }
         }
+        if spill {
+            self.spill(&mut tables, delta)?;
+        }
+        if let Some(floor) = retired_floor {
+            tables.retired.retain_in(..floor, |_, ()| false)?;
+            delta.writes += 1;
+        }
         if *ids != before {
             let mut meta = txn.open_table(META)?;
             meta.insert(NEXT_DELIVERY_ID, ids.next_delivery)?;
@@ -1013,17 +1369,58 @@ impl Writer {
         !delta.released.contains(&id) && self.shared.queue().leased.contains(&id)
     }
 
-    /// The leased delivery `id` as recorded; `NotFound` if it is not leased or not there.
-    fn leased_delivery(&self, tables: &Tables<'_>, id: u64, delta: &mut Delta) -> Applied<Delivery> {
+    /// The leased delivery `id` as recorded, and its log segment when it is in the log; `NotFound`
+    /// if it is not leased or not there.
+    fn leased_delivery(&self, tables: &Tables<'_>, id: u64, delta: &mut Delta) -> Applied<(Delivery, Option<u64>)> {
         if !self.leased(id, delta) {
             return Ok(Err(StoreError::NotFound(id)));
+        }
+        let entry = self.shared.queue().log.get(&id).cloned();
+        if let Some(entry) = entry {
+            let decoded = entry.record().and_then(|record| {
+                codec::decode_delivery(id, &record).map_err(|reason| corrupt("delivery", id, reason))
+            });
+            return Ok(decoded.map(|delivery| (delivery, Some(entry.segment))));
         }
         let Some(record) = tables.deliveries.get(id)? else {
             // Leased but gone (the file was reloaded): the lease ends with it.
             delta.released.insert(id);
             return Ok(Err(StoreError::NotFound(id)));
         };
-        Ok(codec::decode_delivery(id, record.value()).map_err(|reason| corrupt("delivery", id, reason)))
+        Ok(codec::decode_delivery(id, record.value())
+            .map(|delivery| (delivery, None))
+            .map_err(|reason| corrupt("delivery", id, reason)))
+    }
+
+    /// Moves the waiting deliveries of the oldest log segment (up to `SPILL_BATCH`) into the
+    /// database, so that the segment can be deleted. Leased ones stay: they finish soon.
+    fn spill(&self, tables: &mut Tables<'_>, delta: &mut Delta) -> Result<(), redb::Error> {
+        let Some(oldest) = self.log.oldest_behind_head() else { return Ok(()) };
+        let moving: Vec<(u64, LogEntry)> = {
+            let queue = self.shared.queue();
+            queue
+                .log
+                .iter()
+                .filter(|(id, entry)| entry.segment == oldest && !queue.leased.contains(id))
+                .take(SPILL_BATCH)
+                .map(|(id, entry)| (*id, entry.clone()))
+                .collect()
+        };
+        for (id, entry) in moving {
+            let record = match entry.record() {
+                Ok(record) => record,
+                Err(error) => {
+                    tracing::warn!(id, %error, "a delivery in the log could not be moved into the database");
+                    continue;
+                }
+            };
+            // The due set keeps the delivery as it is; only where its record lives changes.
+            tables.deliveries.insert(id, record.as_ref())?;
+            tables.due.insert((entry.due_at_ms, id), 0)?;
+            tables.retired.insert(id, ())?;
+            delta.unlogged.push((id, entry.segment));
+        }
+        Ok(())
     }
 
     fn complete(&self, tables: &mut Tables<'_>, id: u64, delta: &mut Delta) -> Applied<()> {
@@ -1059,8 +1456,8 @@ impl Writer {
         attempt: &FailedAttempt,
         delta: &mut Delta,
     ) -> Applied<()> {
-        let mut delivery = match self.leased_delivery(tables, id, delta)? {
-            Ok(delivery) => delivery,
+        let (mut delivery, segment) = match self.leased_delivery(tables, id, delta)? {
+            Ok(found) => found,
             Err(error) => return Ok(Err(error)),
         };
         let (old_due, was_retrying) = (delivery.due_at_ms, delivery.attempts > 0);
@@ -1070,6 +1467,10 @@ impl Writer {
             Ok(record) => record,
             Err(error) => return Ok(Err(error)),
         };
+        if let Some(segment) = segment {
+            tables.retired.insert(id, ())?;
+            delta.unlogged.push((id, segment));
+        }
         tables.deliveries.insert(id, record.as_slice())?;
         tables.due.remove((old_due, id))?;
         tables.due.insert((due_at_ms, id), delivery.attempts)?;
@@ -1091,8 +1492,8 @@ impl Writer {
         delta: &mut Delta,
         ids: &mut Ids,
     ) -> Applied<u64> {
-        let mut delivery = match self.leased_delivery(tables, id, delta)? {
-            Ok(delivery) => delivery,
+        let (mut delivery, segment) = match self.leased_delivery(tables, id, delta)? {
+            Ok(found) => found,
             Err(error) => return Ok(Err(error)),
         };
         let (old_due, was_retrying) = (delivery.due_at_ms, delivery.attempts > 0);
@@ -1110,6 +1511,10 @@ impl Writer {
             Err(error) => return Ok(Err(error)),
         };
         ids.next_dead_letter += 1;
+        if let Some(segment) = segment {
+            tables.retired.insert(id, ())?;
+            delta.unlogged.push((id, segment));
+        }
         let rule = letter.delivery.new.rule.as_str();
         tables.deliveries.remove(id)?;
         tables.due.remove((old_due, id))?;
@@ -1199,7 +1604,7 @@ fn kv_set(
         tables.kv_counts.insert(namespace, count + 1)?;
     }
     tables.kv.insert((namespace, key), value)?;
-    delta.kv_changes += 1;
+    delta.writes += 1;
     Ok(Ok(()))
 }
 
@@ -1214,6 +1619,6 @@ fn kv_delete(tables: &mut Tables<'_>, namespace: &str, key: &str, delta: &mut De
     } else {
         tables.kv_counts.insert(namespace, count - 1)?;
     }
-    delta.kv_changes += 1;
+    delta.writes += 1;
     Ok(())
 }
