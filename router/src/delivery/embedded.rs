@@ -21,10 +21,14 @@
 //! | `kv_counts` | namespace `&str` | `u64`: the keys it holds in `kv` (no row when none) |
 //!
 //! A delivery leaves the log when its first attempt fails (a retry is recorded in `deliveries` and
-//! `due`; a dead letter in `dead_letters`), or when the log holds more than `MAX_SEGMENTS`
-//! segments and it is still waiting in the oldest (a consumer that is down must not make the log
-//! grow without bound). The same transaction marks it in `log_retired`, so that reopening does not
-//! take the log's copy for a second delivery; the marks of segments that are gone are deleted.
+//! `due`; a dead letter in `dead_letters`). The same transaction marks it in `log_retired`, so
+//! that reopening does not take the log's copy for a second delivery; the marks of segments that
+//! are gone are deleted. A segment goes once nothing in it is live and every older one has gone;
+//! so that a few slow deliveries cannot keep old segments (and everything after them) alive, when
+//! the log has more than `MAX_SEGMENTS` segments and at most a quarter of the oldest one's
+//! deliveries are live, those are copied to the head (the copy read last counts at open). A
+//! backlog (a consumer that is down) is live data: it stays in the log, which holds it at about
+//! its own size, and `max_pending` bounds it.
 //!
 //! Delivery ids come from one counter for both places: the log's records and segment headers and
 //! `meta`'s `next_delivery_id` (redrives) are all read at open, so ids only grow, across restarts
@@ -129,11 +133,11 @@ const CACHE_BYTES: usize = 256 << 20;
 const RECOVERY_INTERVAL: Duration = Duration::from_secs(1);
 /// Records of log deliveries kept in memory for `take_due`, at most; the rest are read from the log.
 const LOG_CACHE_BYTES: usize = 64 << 20;
-/// Past this many log segments, the oldest one's waiting deliveries move into the database so that
-/// the segment can go: a consumer that is down must not make the log grow without bound.
+/// Past this many log segments, the live deliveries of the oldest one, when few, are copied to the
+/// head so that the segment can go: a few slow deliveries must not keep old segments alive.
 const MAX_SEGMENTS: usize = 8;
-/// Deliveries moved per batch by that, at most.
-const SPILL_BATCH: usize = 8_192;
+/// Deliveries copied per batch by that, at most.
+const RELOCATE_BATCH: usize = 4_096;
 
 /// Opens (or creates) the database file; tests substitute a backend that fails on demand.
 type Opener = Box<dyn Fn(&Path) -> Result<Database, StoreError> + Send>;
@@ -261,6 +265,15 @@ impl Shared {
                 }
             }
             queue.log.insert(id, entry);
+        }
+        for (id, from, to) in delta.relocated {
+            if let Some(entry) = queue.log.get_mut(&id)
+                && entry.segment == from
+            {
+                entry.segment = to.segment;
+                entry.offset = to.offset;
+                entry.file = to.file;
+            }
         }
         for (id, _) in &delta.unlogged {
             if let Some(entry) = queue.log.remove(id)
@@ -473,7 +486,7 @@ fn open_log(
     log.start_head(ids.next_delivery)?;
     log.maintain(ids.next_delivery)?;
     // Moves recorded for segments that are gone are of no more use.
-    let floor = log.first_id();
+    let floor = log.floor();
     let txn = db.begin_write().map_err(|e| error(e.into()))?;
     let mut retired = txn.open_table(LOG_RETIRED).map_err(|e| error(e.into()))?;
     retired.retain_in(..floor, |_, ()| false).map_err(|e| error(e.into()))?;
@@ -974,6 +987,8 @@ struct Delta {
     logged: Vec<(u64, LogEntry)>,
     /// Deliveries that left the log (done, or moved into the database), with their segment.
     unlogged: Vec<(u64, u64)>,
+    /// Deliveries copied to the head: id, the segment they left, where they are now.
+    relocated: Vec<(u64, u64, LogEntry)>,
     /// Other changes to tables (key-value entries, moved-delivery marks): nothing to publish, but
     /// something to commit.
     writes: usize,
@@ -1160,10 +1175,14 @@ impl Writer {
             }
         }
         if !log_ops.is_empty() {
+            pushed += self.relocate(&head, &mut delta);
             let failure = self.write_log(sync, pushed).err();
             if failure.is_none() {
                 for &(_, segment) in &delta.unlogged {
                     self.log.release(segment);
+                }
+                for (_, from, _) in &delta.relocated {
+                    self.log.release(*from);
                 }
                 self.shared.publish(delta);
             }
@@ -1176,17 +1195,48 @@ impl Writer {
                 Err(error) => tracing::warn!(%error, "the delivery log could not start or remove a segment"),
             }
         }
-        let spill = self.log.segment_count() > MAX_SEGMENTS;
-        if !db_ops.is_empty() || spill {
-            let failure = self.commit_db(&mut db_ops, sync, spill).err();
+        if !db_ops.is_empty() {
+            let failure = self.commit_db(&mut db_ops, sync).err();
             for op in db_ops {
                 op.answer(failure.as_ref());
             }
         }
     }
 
+    /// Copies the live deliveries of the oldest log segment to the head when it is mostly dead
+    /// (see [`Log::relocatable`]), at most `RELOCATE_BATCH` per batch. Returns how many.
+    fn relocate(&mut self, head: &Option<(u64, Arc<File>)>, delta: &mut Delta) -> usize {
+        let (Some((segment, file)), Some((oldest, ids))) = (head, self.log.relocatable(MAX_SEGMENTS)) else {
+            return 0;
+        };
+        let moving: Vec<(u64, LogEntry)> = {
+            let queue = self.shared.queue();
+            ids.iter()
+                // Not one this batch completes: its done frame is already in the batch, before.
+                .filter(|id| !delta.released.contains(id))
+                .filter_map(|id| queue.log.get(id).filter(|entry| entry.segment == oldest).map(|e| (*id, e.clone())))
+                .take(RELOCATE_BATCH)
+                .collect()
+        };
+        let mut pushed = 0;
+        for (id, entry) in moving {
+            let record = match entry.record() {
+                Ok(record) => record,
+                Err(error) => {
+                    tracing::warn!(id, %error, "a delivery in the log could not be copied to a new segment");
+                    continue;
+                }
+            };
+            let offset = self.log.push_delivery(id, &record);
+            pushed += 1;
+            let to = LogEntry { segment: *segment, offset, file: file.clone(), bytes: None, ..entry };
+            delta.relocated.push((id, oldest, to));
+        }
+        pushed
+    }
+
     /// Writes the batch's log frames (`pushed` deliveries among them) and syncs them if `sync`.
-    fn write_log(&mut self, sync: bool, pushed: u64) -> Result<(), StoreError> {
+    fn write_log(&mut self, sync: bool, pushed: usize) -> Result<(), StoreError> {
         let result = if self.shared.log_fault.load(Ordering::Relaxed) {
             Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device (injected)"))
         } else {
@@ -1216,8 +1266,7 @@ impl Writer {
     }
 
     /// Applies `ops` in one transaction and commits it. Each op's own result is left in its reply.
-    /// `spill`: also move the oldest log segment's waiting deliveries into the database.
-    fn commit_db(&mut self, ops: &mut [Op], sync: bool, spill: bool) -> Result<(), StoreError> {
+    fn commit_db(&mut self, ops: &mut [Op], sync: bool) -> Result<(), StoreError> {
         if self.shared.needs_reopen.load(Ordering::Acquire) {
             self.reopen()?;
         }
@@ -1234,7 +1283,7 @@ impl Writer {
         let applied = txn
             .set_durability(if sync { Durability::Immediate } else { Durability::None })
             .map_err(redb::Error::from)
-            .and_then(|()| self.apply(&txn, ops, &mut delta, &mut ids, spill, floor));
+            .and_then(|()| self.apply(&txn, ops, &mut delta, &mut ids, floor));
         if let Err(error) = applied {
             // Dropping the transaction would abort it too; an abort error adds nothing.
             let _ = txn.abort();
@@ -1299,7 +1348,6 @@ impl Writer {
         ops: &mut [Op],
         delta: &mut Delta,
         ids: &mut Ids,
-        spill: bool,
         retired_floor: Option<u64>,
     ) -> Result<(), redb::Error> {
         let before = *ids;
@@ -1349,9 +1397,6 @@ impl Writer {
                 }
             }
         }
-        if spill {
-            self.spill(&mut tables, delta)?;
-        }
         if let Some(floor) = retired_floor {
             tables.retired.retain_in(..floor, |_, ()| false)?;
             delta.writes += 1;
@@ -1390,37 +1435,6 @@ impl Writer {
         Ok(codec::decode_delivery(id, record.value())
             .map(|delivery| (delivery, None))
             .map_err(|reason| corrupt("delivery", id, reason)))
-    }
-
-    /// Moves the waiting deliveries of the oldest log segment (up to `SPILL_BATCH`) into the
-    /// database, so that the segment can be deleted. Leased ones stay: they finish soon.
-    fn spill(&self, tables: &mut Tables<'_>, delta: &mut Delta) -> Result<(), redb::Error> {
-        let Some(oldest) = self.log.oldest_behind_head() else { return Ok(()) };
-        let moving: Vec<(u64, LogEntry)> = {
-            let queue = self.shared.queue();
-            queue
-                .log
-                .iter()
-                .filter(|(id, entry)| entry.segment == oldest && !queue.leased.contains(id))
-                .take(SPILL_BATCH)
-                .map(|(id, entry)| (*id, entry.clone()))
-                .collect()
-        };
-        for (id, entry) in moving {
-            let record = match entry.record() {
-                Ok(record) => record,
-                Err(error) => {
-                    tracing::warn!(id, %error, "a delivery in the log could not be moved into the database");
-                    continue;
-                }
-            };
-            // The due set keeps the delivery as it is; only where its record lives changes.
-            tables.deliveries.insert(id, record.as_ref())?;
-            tables.due.insert((entry.due_at_ms, id), 0)?;
-            tables.retired.insert(id, ())?;
-            delta.unlogged.push((id, entry.segment));
-        }
-        Ok(())
     }
 
     fn complete(&self, tables: &mut Tables<'_>, id: u64, delta: &mut Delta) -> Applied<()> {

@@ -64,12 +64,26 @@ pub(super) struct Found {
     pub(super) record: Vec<u8>,
 }
 
-/// A segment file and how many of its deliveries are still live.
+/// A segment file and what it holds.
 #[derive(Debug)]
 struct Segment {
     first_id: u64,
+    /// The ids of its delivery frames (relocated ones hold ids below `first_id`).
+    ids: Vec<u64>,
+    /// How many of them are still live here (not done, moved or relocated).
     live: u64,
     file: Arc<File>,
+}
+
+impl Segment {
+    fn new(first_id: u64, file: File) -> Segment {
+        Segment { first_id, ids: Vec::new(), live: 0, file: Arc::new(file) }
+    }
+
+    /// The smallest delivery id the segment holds or may hold.
+    fn min_id(&self) -> u64 {
+        self.ids.iter().copied().min().unwrap_or(self.first_id).min(self.first_id)
+    }
 }
 
 /// The open log, owned by the writer thread.
@@ -225,13 +239,21 @@ impl Log {
                     .and_then(|()| file.sync_data())
                     .map_err(|error| unavailable("cannot truncate", &path, &error))?;
             }
-            let mut segment = Segment { first_id, live: 0, file: Arc::new(file) };
+            let mut segment = Segment::new(first_id, file);
+            let mut replaced = Vec::new();
             for found in scan.found {
                 next_id = next_id.max(found.id.saturating_add(1));
                 segment.live += 1;
-                live.insert(found.id, found);
+                segment.ids.push(found.id);
+                // A relocated delivery: the copy read last is the one that counts.
+                if let Some(older) = live.insert(found.id, found) {
+                    replaced.push(older.segment);
+                }
             }
             log.segments.insert(number, segment);
+            for older in replaced {
+                log.release(older);
+            }
             for id in scan.done {
                 next_id = next_id.max(id.saturating_add(1));
                 if let Some(found) = live.remove(&id) {
@@ -260,7 +282,7 @@ impl Log {
             let _ = std::fs::remove_file(&path);
             unavailable("cannot create", &path, &error)
         })?;
-        self.segments.insert(number, Segment { first_id, live: 0, file: Arc::new(file) });
+        self.segments.insert(number, Segment::new(first_id, file));
         self.head = number;
         self.head_len = SEGMENT_HEADER;
         self.unsynced = false;
@@ -284,6 +306,7 @@ impl Log {
         self.push(KIND_DELIVERY, id, record);
         if let Some(head) = self.segments.get_mut(&self.head) {
             head.live += 1;
+            head.ids.push(id);
         }
         offset
     }
@@ -307,10 +330,12 @@ impl Log {
     }
 
     /// Forgets the batch's frames, and the deliveries they counted into the head: `pushed` of them.
-    pub(super) fn discard(&mut self, pushed: u64) {
+    pub(super) fn discard(&mut self, pushed: usize) {
         self.buf.clear();
         if let Some(head) = self.segments.get_mut(&self.head) {
-            head.live = head.live.saturating_sub(pushed);
+            head.live = head.live.saturating_sub(pushed as u64);
+            let kept = head.ids.len().saturating_sub(pushed);
+            head.ids.truncate(kept);
         }
     }
 
@@ -353,23 +378,38 @@ impl Log {
     }
 
     /// The number of segment files.
-    pub(super) fn segment_count(&self) -> usize {
+    #[cfg(test)]
+    fn segment_count(&self) -> usize {
         self.segments.len()
     }
 
-    /// The first delivery id the oldest segment may hold: every id below it is gone from the log.
-    pub(super) fn first_id(&self) -> u64 {
-        self.segments.first_key_value().map_or(0, |(_, segment)| segment.first_id)
+    /// The smallest delivery id any segment holds or may hold: every id below it is gone from
+    /// the log.
+    pub(super) fn floor(&self) -> u64 {
+        self.segments.values().map(Segment::min_id).min().unwrap_or(0)
+    }
+
+    /// When the log has more than `max_segments` segments and the oldest is mostly dead (at most a
+    /// quarter of its deliveries live), that segment and the ids it holds: copying its live
+    /// deliveries to the head lets it go. A mostly live oldest segment is a backlog, which copying
+    /// would only move.
+    pub(super) fn relocatable(&self, max_segments: usize) -> Option<(u64, Vec<u64>)> {
+        if self.segments.len() <= max_segments {
+            return None;
+        }
+        let number = self.oldest_behind_head()?;
+        let segment = self.segments.get(&number)?;
+        (segment.live * 4 <= segment.ids.len() as u64).then(|| (number, segment.ids.clone()))
     }
 
     /// The oldest segment, when it is not the head.
-    pub(super) fn oldest_behind_head(&self) -> Option<u64> {
+    fn oldest_behind_head(&self) -> Option<u64> {
         self.segments.first_key_value().map(|(number, _)| *number).filter(|number| *number != self.head)
     }
 
     /// Starts a new head when the head is full (`next_id`: the first id the new head may hold), and
-    /// deletes the oldest segments with nothing live. Returns the first id of the oldest segment
-    /// left when segments were deleted: every id below it is gone from the log.
+    /// deletes the oldest segments with nothing live. Returns the [`floor`](Log::floor) when
+    /// segments were deleted.
     pub(super) fn maintain(&mut self, next_id: u64) -> Result<Option<u64>, StoreError> {
         if self.head_len >= self.segment_bytes {
             if let Some(head) = self.segments.get(&self.head) {
@@ -394,7 +434,7 @@ impl Log {
             return Ok(None);
         }
         sync_dir(&self.dir).map_err(|error| unavailable("cannot sync", &self.dir, &error))?;
-        Ok(self.segments.first_key_value().map(|(_, segment)| segment.first_id))
+        Ok(Some(self.floor()))
     }
 }
 
