@@ -25,9 +25,10 @@ use crate::operators::equals_ignore_case::fold_into;
 use crate::operators::exact::Exact;
 use crate::operators::numbers::value_key;
 use crate::operators::numeric::{NumericIndex, Range};
-use crate::operators::wildcard::Wildcard;
+use crate::operators::wildcard::{Wildcard, pieces_match};
 use crate::operators::{Leaf, LeafMatchers, ValueMatcher};
 use crate::pattern::Pattern;
+use crate::skip::KeyNeedles;
 use crate::text_map::{TextMap, same_bytes};
 
 pub(crate) const NO_FIELD: u32 = u32::MAX;
@@ -80,16 +81,41 @@ struct Node {
 /// Up to this many children, a flat object is searched for its keys instead of read key by key.
 const MAX_SEARCHED_KEYS: usize = 2;
 
+/// A condition while building.
 #[derive(Debug)]
-struct Condition {
+struct ConditionDraft {
     field: u32,
     absent_ok: bool,
     /// Branches for which this is the key condition: a hit makes them candidates.
     keyed: Vec<u32>,
 }
 
-#[derive(Debug)]
+/// A condition of the automaton, 16 bytes, so that the one cache line a hit touches says all: its
+/// keyed branches are in `Automaton::keyed`, or, when there is just one, in `keyed_start` itself.
+#[derive(Debug, Clone, Copy)]
+struct Condition {
+    field: u32,
+    absent_ok: bool,
+    keyed_start: u32,
+    keyed_len: u32,
+}
+
+/// A branch of the automaton, 16 bytes: up to two conditions inline (the common case), more in
+/// `Automaton::branch_conditions` from `conditions[0]` on.
+#[derive(Debug, Clone, Copy)]
 struct Branch {
+    rule: u32,
+    /// The number of conditions, with `SHARED_RULE` set when the rule has other branches.
+    n_conditions: u32,
+    conditions: [u32; 2],
+}
+
+/// In `Branch::n_conditions`: the branch's rule has other branches, so it may be reported already.
+const SHARED_RULE: u32 = 1 << 31;
+
+/// A branch while building.
+#[derive(Debug)]
+struct BranchDraft {
     rule: u32,
     conditions: Box<[u32]>,
 }
@@ -100,9 +126,16 @@ pub(crate) struct Automaton {
     nodes: Vec<Node>,
     fields: Vec<FieldIndex>,
     conditions: Vec<Condition>,
+    /// Keyed branches of the conditions with more than one.
+    keyed: Vec<u32>,
     branches: Vec<Branch>,
+    /// Conditions of the branches with more than two.
+    branch_conditions: Vec<u32>,
     /// Branches with no required condition: checked on every event.
     always: Vec<u32>,
+    /// The names of the root's children: the keys that matter in the event's top-level object (see
+    /// `Walker::walk_object`).
+    root_needles: Option<KeyNeedles>,
 }
 
 impl Automaton {
@@ -178,6 +211,12 @@ impl Automaton {
         self.nodes[node as usize].key_finders.as_deref()
     }
 
+    /// The keys that matter in the event's top-level object (see `Automaton::root_needles`).
+    #[inline(always)]
+    pub(crate) fn root_needles(&self) -> Option<&KeyNeedles> {
+        self.root_needles.as_ref()
+    }
+
     #[inline(always)]
     pub(crate) fn field_of(&self, node: u32) -> u32 {
         self.nodes[node as usize].field
@@ -204,30 +243,52 @@ impl Automaton {
         index.evaluate(self, &leaf, scratch);
     }
 
+    /// The branches keyed by `condition`.
+    #[inline(always)]
+    fn keyed<'c>(&'c self, condition: &'c Condition) -> &'c [u32] {
+        match condition.keyed_len {
+            1 => std::slice::from_ref(&condition.keyed_start),
+            len => {
+                let start = condition.keyed_start as usize;
+                &self.keyed[start..start + len as usize]
+            }
+        }
+    }
+
+    /// The conditions of `branch`.
+    #[inline(always)]
+    fn conditions_of<'b>(&'b self, branch: &'b Branch) -> &'b [u32] {
+        match branch.n_conditions & !SHARED_RULE {
+            len @ 0..=2 => &branch.conditions[..len as usize],
+            len => {
+                let start = branch.conditions[0] as usize;
+                &self.branch_conditions[start..start + len as usize]
+            }
+        }
+    }
+
     #[inline]
     fn hit(&self, condition: u32, scratch: &mut Scratch) {
         let idx = condition as usize;
         let epoch = scratch.epoch;
-        if scratch.condition_hit[idx] != epoch {
-            scratch.condition_hit[idx] = epoch;
-            scratch.condition_head[idx] = NO_HIT;
+        let stamps = &mut scratch.stamps[idx];
+        if stamps.hit != epoch {
+            stamps.hit = epoch;
+            stamps.head = NO_HIT;
             // Usually one branch or none: a loop beats a memcpy call here.
-            for &branch in &self.conditions[idx].keyed {
+            for &branch in self.keyed(&self.conditions[idx]) {
                 scratch.candidates.push(branch);
             }
         }
+        let stamps = &mut scratch.stamps[idx];
         if scratch.trail.is_empty() {
             // A hit outside arrays of objects is compatible with every other hit.
-            scratch.condition_free[idx] = epoch;
-        } else if scratch.condition_free[idx] != epoch {
+            stamps.free = epoch;
+        } else if stamps.free != epoch {
             let start = scratch.trail_arena.len() as u32;
             scratch.trail_arena.extend_from_slice(&scratch.trail);
-            scratch.hits.push(Hit {
-                trail_start: start,
-                trail_len: scratch.trail.len() as u32,
-                next: scratch.condition_head[idx],
-            });
-            scratch.condition_head[idx] = (scratch.hits.len() - 1) as u32;
+            scratch.hits.push(Hit { trail_start: start, trail_len: scratch.trail.len() as u32, next: stamps.head });
+            stamps.head = (scratch.hits.len() - 1) as u32;
         }
     }
 
@@ -236,11 +297,16 @@ impl Automaton {
         let candidates = std::mem::take(&mut scratch.candidates);
         for &branch in candidates.iter().chain(&self.always) {
             let branch = &self.branches[branch as usize];
-            if scratch.rule_reported[branch.rule as usize] == scratch.epoch {
+            // A branch is a candidate at most once per event, so a rule with one branch is reported
+            // at most once without looking at `rule_reported`.
+            let shared = branch.n_conditions & SHARED_RULE != 0;
+            if shared && scratch.rule_reported[branch.rule as usize] == scratch.epoch {
                 continue;
             }
             if self.branch_satisfied(branch, scratch) {
-                scratch.rule_reported[branch.rule as usize] = scratch.epoch;
+                if shared {
+                    scratch.rule_reported[branch.rule as usize] = scratch.epoch;
+                }
                 found(branch.rule);
             }
         }
@@ -250,26 +316,30 @@ impl Automaton {
     fn branch_satisfied(&self, branch: &Branch, scratch: &mut Scratch) -> bool {
         let epoch = scratch.epoch;
         let mut n_constrained = 0;
-        for &condition in branch.conditions.iter() {
+        let conditions = self.conditions_of(branch);
+        for &condition in conditions {
             let idx = condition as usize;
-            if scratch.condition_hit[idx] != epoch {
+            let stamps = scratch.stamps[idx];
+            if stamps.hit != epoch {
                 let info = &self.conditions[idx];
                 // Unhit: fine only for an absent_ok condition whose field has no leaf.
                 if !info.absent_ok || scratch.field_seen[info.field as usize] == epoch {
                     return false;
                 }
-            } else if scratch.condition_free[idx] != epoch {
+            } else if stamps.free != epoch {
                 n_constrained += 1;
             }
         }
         if n_constrained <= 1 {
             return true;
         }
-        let mut constrained: Vec<u32> = branch
-            .conditions
+        let mut constrained: Vec<u32> = conditions
             .iter()
             .copied()
-            .filter(|&c| scratch.condition_hit[c as usize] == epoch && scratch.condition_free[c as usize] != epoch)
+            .filter(|&c| {
+                let stamps = scratch.stamps[c as usize];
+                stamps.hit == epoch && stamps.free != epoch
+            })
             .collect();
         constrained.sort_by_key(|&c| chain_len(scratch, c));
         let mut chosen = Vec::with_capacity(constrained.len());
@@ -279,7 +349,7 @@ impl Automaton {
 
 fn chain_len(scratch: &Scratch, condition: u32) -> usize {
     let mut n = 0;
-    let mut hit = scratch.condition_head[condition as usize];
+    let mut hit = scratch.stamps[condition as usize].head;
     while hit != NO_HIT {
         n += 1;
         hit = scratch.hits[hit as usize].next;
@@ -292,7 +362,7 @@ fn consistent_choice(scratch: &Scratch, conditions: &[u32], chosen: &mut Vec<u32
     let Some((&condition, rest)) = conditions.split_first() else {
         return true;
     };
-    let mut hit = scratch.condition_head[condition as usize];
+    let mut hit = scratch.stamps[condition as usize].head;
     while hit != NO_HIT {
         let trail = scratch.trail_of(hit);
         if chosen.iter().all(|&other| compatible(trail, scratch.trail_of(other))) {
@@ -327,14 +397,24 @@ struct Hit {
     next: u32,
 }
 
+/// What an event did to one condition, together in one place (one cache line per hit).
+#[derive(Debug, Clone, Copy, Default)]
+struct Stamps {
+    /// The epoch of the last event that hit the condition.
+    hit: u32,
+    /// The epoch of the last event that hit it outside arrays of objects.
+    free: u32,
+    /// This event's first hit inside arrays of objects (in `Scratch::hits`), valid when `hit` is
+    /// this epoch.
+    head: u32,
+}
+
 /// Per-thread working memory of the evaluation, stamped with an epoch per event so that nothing is
 /// cleared between events.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     epoch: u32,
-    condition_hit: Vec<u32>,
-    condition_free: Vec<u32>,
-    condition_head: Vec<u32>,
+    stamps: Vec<Stamps>,
     field_seen: Vec<u32>,
     rule_reported: Vec<u32>,
     candidates: Vec<u32>,
@@ -353,9 +433,7 @@ impl Scratch {
     pub(crate) const fn new() -> Scratch {
         Scratch {
             epoch: 0,
-            condition_hit: Vec::new(),
-            condition_free: Vec::new(),
-            condition_head: Vec::new(),
+            stamps: Vec::new(),
             field_seen: Vec::new(),
             rule_reported: Vec::new(),
             candidates: Vec::new(),
@@ -377,16 +455,15 @@ impl Scratch {
                 stamps.resize(n, 0);
             }
         };
-        grow(&mut self.condition_hit, automaton.conditions.len());
-        grow(&mut self.condition_free, automaton.conditions.len());
-        grow(&mut self.condition_head, automaton.conditions.len());
+        if self.stamps.len() < automaton.conditions.len() {
+            self.stamps.resize(automaton.conditions.len(), Stamps::default());
+        }
         grow(&mut self.field_seen, automaton.fields.len());
         grow(&mut self.rule_reported, n_rules);
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
-            for stamps in
-                [&mut self.condition_hit, &mut self.condition_free, &mut self.field_seen, &mut self.rule_reported]
-            {
+            self.stamps.fill(Stamps::default());
+            for stamps in [&mut self.field_seen, &mut self.rule_reported] {
                 stamps.fill(0);
             }
             self.epoch = 1;
@@ -425,7 +502,7 @@ struct FieldIndex {
     folded_equals: TextMap,
     folded_prefixes: Prefixes,
     folded_suffixes: Suffixes,
-    wildcards: Vec<(Wildcard, u32)>,
+    wildcards: WildcardArena,
     /// Wildcards indexed by their literal head, or (headless) by their literal tail; the rest are
     /// `*x*`-shaped and always tried.
     wildcard_heads: Prefixes,
@@ -438,6 +515,8 @@ struct FieldIndex {
     has_string_extras: bool,
     needs_number_value: bool,
     needs_fold: bool,
+    /// Whether `ips` or `cidrs` has anything.
+    has_ips: bool,
 }
 
 impl FieldIndex {
@@ -467,7 +546,7 @@ impl FieldIndex {
             ValueMatcher::Suffix(affix) => self.suffixes.insert(affix.text.as_bytes(), condition),
             ValueMatcher::EqualsIgnoreCase(folded) => self.folded_equals.insert(folded.as_bytes(), condition),
             ValueMatcher::Wildcard(wildcard) => {
-                let idx = self.wildcards.len() as u32;
+                let idx = self.wildcards.push(wildcard, condition);
                 if wildcard.pieces.len() == 1 || !wildcard.head().is_empty() {
                     self.wildcard_heads.insert(wildcard.head(), idx);
                 } else if !wildcard.tail().is_empty() {
@@ -475,7 +554,6 @@ impl FieldIndex {
                 } else {
                     self.wildcard_rest.push(idx);
                 }
-                self.wildcards.push((wildcard.clone(), condition));
             }
             ValueMatcher::AnythingBut(anything_but) => {
                 self.anything_buts.push((anything_but.clone(), condition));
@@ -508,6 +586,7 @@ impl FieldIndex {
         self.needs_number_value = !self.numbers.is_empty()
             || !self.ranges.is_empty()
             || self.anything_buts.iter().any(|(anything_but, _)| anything_but.is_numeric());
+        self.has_ips = !self.ips.is_empty() || !self.cidrs.is_empty();
         self.needs_fold =
             !self.folded_equals.is_empty() || !self.folded_prefixes.is_empty() || !self.folded_suffixes.is_empty();
     }
@@ -557,9 +636,8 @@ impl FieldIndex {
         self.suffixes.for_each_affix_of(text, |condition| automaton.hit(condition, scratch));
         if !self.wildcards.is_empty() {
             let try_wildcard = |idx: u32, scratch: &mut Scratch| {
-                let (wildcard, condition) = &self.wildcards[idx as usize];
-                if wildcard.matches(text) {
-                    automaton.hit(*condition, scratch);
+                if let Some(condition) = self.wildcards.matches(idx, text) {
+                    automaton.hit(condition, scratch);
                 }
             };
             self.wildcard_heads.for_each_affix_of(text, |idx| try_wildcard(idx, scratch));
@@ -604,11 +682,15 @@ impl FieldIndex {
     }
 
     /// IP-aware exact strings and `cidr`.
-    #[inline]
+    #[inline(always)]
     fn evaluate_ips(&self, automaton: &Automaton, text: &[u8], scratch: &mut Scratch) {
-        if (!self.ips.is_empty() || !self.cidrs.is_empty())
-            && let Some(ip) = parse_ip(text)
-        {
+        if self.has_ips {
+            self.evaluate_ips_of(automaton, text, scratch);
+        }
+    }
+
+    fn evaluate_ips_of(&self, automaton: &Automaton, text: &[u8], scratch: &mut Scratch) {
+        if let Some(ip) = parse_ip(text) {
             if let Some(conditions) = self.ips.get(&ip) {
                 for &condition in conditions {
                     automaton.hit(condition, scratch);
@@ -623,6 +705,66 @@ impl FieldIndex {
     }
 }
 
+/// The wildcards of a field, each one record in one arena, so that trying one touches one or two
+/// cache lines (a `Wildcard` keeps its pieces in separate allocations): the condition, the number of
+/// pieces, their lengths, then their bytes, numbers as little-endian u32. A wildcard is known by the
+/// offset of its record.
+#[derive(Debug, Default)]
+struct WildcardArena {
+    bytes: Vec<u8>,
+}
+
+impl WildcardArena {
+    fn push(&mut self, wildcard: &Wildcard, condition: u32) -> u32 {
+        let at = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(&condition.to_le_bytes());
+        self.bytes.extend_from_slice(&(wildcard.pieces.len() as u32).to_le_bytes());
+        for piece in &wildcard.pieces {
+            self.bytes.extend_from_slice(&(piece.len() as u32).to_le_bytes());
+        }
+        for piece in &wildcard.pieces {
+            self.bytes.extend_from_slice(piece);
+        }
+        at
+    }
+
+    fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    #[inline(always)]
+    fn number(&self, at: usize) -> usize {
+        u32::from_le_bytes(self.bytes[at..at + 4].try_into().expect("4 bytes")) as usize
+    }
+
+    /// The condition of the wildcard at `at` when `text` matches it.
+    #[inline]
+    fn matches(&self, at: u32, text: &[u8]) -> Option<u32> {
+        let at = at as usize;
+        let n_pieces = self.number(at + 4);
+        let lengths = at + 8;
+        let data = lengths + 4 * n_pieces;
+        let piece = |start: usize, idx: usize| &self.bytes[start..start + self.number(lengths + 4 * idx)];
+        let first = piece(data, 0);
+        let matched = if n_pieces == 1 {
+            text == first
+        } else {
+            let mut last_start = data;
+            for idx in 0..n_pieces - 1 {
+                last_start += self.number(lengths + 4 * idx);
+            }
+            let mut middle_start = data + first.len();
+            let middle = (1..n_pieces - 1).map(|idx| {
+                let middle_piece = piece(middle_start, idx);
+                middle_start += middle_piece.len();
+                middle_piece
+            });
+            pieces_match(first, middle, piece(last_start, n_pieces - 1), text)
+        };
+        matched.then(|| self.number(at) as u32)
+    }
+}
+
 /// A trie node under construction: children as (segment, node), and its field.
 type NodeDraft = (Vec<(Box<[u8]>, u32)>, u32);
 
@@ -630,9 +772,9 @@ type NodeDraft = (Vec<(Box<[u8]>, u32)>, u32);
 struct Builder {
     nodes: Vec<NodeDraft>,
     fields: Vec<(FieldIndex, Vec<(Range, u32)>)>,
-    conditions: Vec<Condition>,
+    conditions: Vec<ConditionDraft>,
     condition_ids: FxHashMap<(u32, String), u32>,
-    branches: Vec<Branch>,
+    branches: Vec<BranchDraft>,
     /// Per condition, how many branches require it.
     n_sharing: Vec<u32>,
     always: Vec<u32>,
@@ -674,7 +816,7 @@ impl Builder {
         for matcher in &leaf.matchers {
             index.add(matcher, condition, ranges);
         }
-        self.conditions.push(Condition { field, absent_ok: leaf.absent_ok, keyed: Vec::new() });
+        self.conditions.push(ConditionDraft { field, absent_ok: leaf.absent_ok, keyed: Vec::new() });
         self.condition_ids.insert(key, condition);
         condition
     }
@@ -693,7 +835,7 @@ impl Builder {
                 self.n_sharing[id as usize] += 1;
             }
         }
-        self.branches.push(Branch { rule, conditions: ids.into_boxed_slice() });
+        self.branches.push(BranchDraft { rule, conditions: ids.into_boxed_slice() });
     }
 
     /// Gives every branch its key condition: the required condition shared by the fewest branches, so
@@ -720,6 +862,7 @@ impl Builder {
             self.nodes.push((Vec::new(), NO_FIELD));
         }
         let has_children: Vec<bool> = self.nodes.iter().map(|(children, _)| !children.is_empty()).collect();
+        let root_needles = KeyNeedles::new(self.nodes[0].0.iter().map(|(name, _)| &**name));
         let nodes = self
             .nodes
             .into_iter()
@@ -760,7 +903,50 @@ impl Builder {
                 index
             })
             .collect();
-        Automaton { nodes, fields, conditions: self.conditions, branches: self.branches, always: self.always }
+        let mut keyed = Vec::new();
+        let conditions = self
+            .conditions
+            .into_iter()
+            .map(|draft| {
+                let keyed_start = match *draft.keyed {
+                    [only] => only,
+                    _ => {
+                        keyed.extend_from_slice(&draft.keyed);
+                        (keyed.len() - draft.keyed.len()) as u32
+                    }
+                };
+                Condition {
+                    field: draft.field,
+                    absent_ok: draft.absent_ok,
+                    keyed_start,
+                    keyed_len: draft.keyed.len() as u32,
+                }
+            })
+            .collect();
+        let mut n_branches: FxHashMap<u32, u32> = FxHashMap::default();
+        for draft in &self.branches {
+            *n_branches.entry(draft.rule).or_default() += 1;
+        }
+        let mut branch_conditions = Vec::new();
+        let branches = self
+            .branches
+            .into_iter()
+            .map(|draft| {
+                let shared = if n_branches[&draft.rule] > 1 { SHARED_RULE } else { 0 };
+                let n_conditions = draft.conditions.len() as u32 | shared;
+                let conditions = match *draft.conditions {
+                    [] => [0, 0],
+                    [only] => [only, 0],
+                    [first, second] => [first, second],
+                    _ => {
+                        branch_conditions.extend_from_slice(&draft.conditions);
+                        [(branch_conditions.len() - draft.conditions.len()) as u32, 0]
+                    }
+                };
+                Branch { rule: draft.rule, n_conditions, conditions }
+            })
+            .collect();
+        Automaton { nodes, fields, conditions, keyed, branches, branch_conditions, always: self.always, root_needles }
     }
 }
 

@@ -48,6 +48,8 @@ pub(crate) struct Walker<'e, 'a, const TRUSTED: bool> {
     quotes: scan::QuoteWindow,
     /// Validating mode: byte classes, one 64-byte window at a time.
     classes: scan::ClassWindow,
+    /// Trusted mode: no key that matters can start before this position (see `walk_object`).
+    next_check: usize,
 }
 
 impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
@@ -66,6 +68,7 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
             scratch,
             quotes: Default::default(),
             classes: Default::default(),
+            next_check: 0,
         };
         walker.skip_whitespace();
         if walker.peek() != Some(b'{') {
@@ -111,6 +114,14 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
     }
 
     /// `pos` is at `{`. Walks the members, descending into the ones the trie knows.
+    ///
+    /// In the event's top-level object, trusted mode stops the walk early when, after a member that
+    /// matters, nothing can be another key that matters (a child of the root): `KeyNeedles` tells
+    /// whether one of them, or any escape, occurs in the rest of the text, at any depth, more cheaply
+    /// than skipping the members would. The search stops at the first candidate and is not repeated
+    /// until the walk has passed it, so it reads each byte at most once per event. It runs only after
+    /// a member that matters (the next one is usually near) and not in deeper objects: a candidate far
+    /// ahead would mean reading the members in between twice.
     fn walk_object(&mut self, node: u32) -> Result<(), EventError> {
         self.enter()?;
         if TRUSTED && self.walk_flat_object(node) {
@@ -141,6 +152,20 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
                     self.pos = pos;
                     self.walk_value(child)?;
                     pos = self.pos;
+                    if TRUSTED
+                        && pos >= self.next_check
+                        && self.depth == 1
+                        && let Some(needles) = self.automaton.root_needles()
+                    {
+                        match needles.next_candidate(bytes, pos) {
+                            Some(candidate) => self.next_check = candidate + 1,
+                            None => {
+                                self.pos = bytes.len();
+                                self.depth -= 1;
+                                return Ok(());
+                            }
+                        }
+                    }
                 }
                 None => pos = self.skip_value_at(pos)?,
             }
@@ -689,6 +714,34 @@ fn skip_validated(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Trusted reads stop early only when nothing after can be a key that matters: every way to
+    /// spell such a key after a large member still counts, and look-alikes do not.
+    #[test]
+    fn early_stop_keeps_every_later_key() {
+        let matcher: crate::Matcher<&str> = crate::Matcher::new();
+        matcher.add("props", r#"{"properties": {"STREET": ["PINE"]}}"#).unwrap();
+        matcher.add("top", r#"{"a": ["x"]}"#).unwrap();
+        let big = format!(r#""geometry":{{"coordinates":[{}]}}"#, r#"{"x":-122.4,"y":37.7},"#.repeat(20) + "1");
+        let events = [
+            (format!(r#"{{"properties":{{"STREET":"PINE"}},{big}}}"#), vec!["props"]),
+            (format!(r#"{{"properties":{{"STREET":"OAK"}},{big},"properties":{{"STREET":"PINE"}}}}"#), vec!["props"]),
+            (format!(r#"{{{big},"properties.STREET":"PINE"}}"#), vec!["props"]),
+            (format!(r#"{{{big},"prop\u0065rties":{{"STREET":"PINE"}}}}"#), vec!["props"]),
+            (format!(r#"{{{big},"a":"x"}}"#), vec!["top"]),
+            (format!(r#"{{{big},"a" : "x" }}"#), vec!["top"]),
+            (format!(r#"{{"a":"y",{big},"b":{{"a":"x","properties":{{"STREET":"PINE"}}}}}}"#), vec![]),
+            (format!(r#"{{"a":"y",{big},"c":"\"a\":\"x\""}}"#), vec![]),
+            (format!(r#"{{"ab":"x",{big},"properties2":{{"STREET":"PINE"}}}}"#), vec![]),
+        ];
+        for (event, expected) in events {
+            for mode in [Mode::Trusted, Mode::Validate] {
+                let mut found = matcher.snapshot().matches(event.as_bytes(), mode).unwrap();
+                found.sort_unstable();
+                assert_eq!(found, expected, "{mode:?} {event}");
+            }
+        }
+    }
 
     fn skip(text: &str, budget: usize) -> Result<usize, &'static str> {
         skip_validated(&mut scan::ClassWindow::default(), text.as_bytes(), 0, budget).map_err(|error| error.message())

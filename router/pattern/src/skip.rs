@@ -96,6 +96,142 @@ pub(crate) fn flat_object_end(bytes: &[u8], start: usize) -> Option<usize> {
     None
 }
 
+/// Most (first byte, second byte) pairs a `KeyNeedles` compares per block.
+const MAX_NEEDLE_PAIRS: usize = 4;
+/// Positions a `KeyNeedles` search settles per 64-byte block: each needs the two bytes after it.
+const NEEDLE_STEP: usize = BLOCK - 2;
+
+/// The names of the keys that may still matter to a walk, for trusted input: the walker may stop
+/// reading an event when nothing after its position can be one of these keys. A key spelled without
+/// escapes appears in the text as `"name"`, or `"name.` when it is a dotted path; a key spelled with
+/// escapes contains a backslash. So a text with neither, from some position to its end, has no such
+/// key there, at any depth. The search compares each byte with `"`, `\` and the bytes of a few
+/// (first, second) pairs, 62 positions per 64-byte block, which is cheaper than counting brackets.
+#[derive(Debug)]
+pub(crate) struct KeyNeedles {
+    /// (first, second) byte of each name; a one-byte name gives (byte, `"`) and (byte, `.`).
+    pairs: Box<[[u8; 2]]>,
+    names: Box<[Box<[u8]>]>,
+}
+
+impl KeyNeedles {
+    /// Needles for keys named `names`, or `None` when they are too many to search for cheaply (or
+    /// one is empty).
+    pub(crate) fn new<'n>(names: impl IntoIterator<Item = &'n [u8]>) -> Option<KeyNeedles> {
+        let names: Vec<Box<[u8]>> = names.into_iter().map(Box::from).collect();
+        let mut pairs: Vec<[u8; 2]> = Vec::new();
+        for name in &names {
+            match **name {
+                [] => return None,
+                [only] => pairs.extend([[only, b'"'], [only, b'.']]),
+                [first, second, ..] => pairs.push([first, second]),
+            }
+        }
+        pairs.sort_unstable();
+        pairs.dedup();
+        if pairs.is_empty() || pairs.len() > MAX_NEEDLE_PAIRS {
+            return None;
+        }
+        Some(KeyNeedles { pairs: pairs.into_boxed_slice(), names: names.into_boxed_slice() })
+    }
+
+    /// The first position at or after `pos` where one of the keys may start (the opening quote of
+    /// `"name"` or `"name.`, or any backslash), or `None` when there is none up to the end.
+    pub(crate) fn next_candidate(&self, bytes: &[u8], pos: usize) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if wide::level() == wide::Level::Avx512 {
+                // SAFETY: the CPU has AVX-512BW (probed by `level`).
+                return unsafe { wide::next_candidate_avx512(self, bytes, pos) };
+            }
+        }
+        self.next_candidate_with(bytes, pos, |block| {
+            let equal = |byte: u8| equal_bits(block, byte);
+            candidate_bits(equal, &self.pairs)
+        })
+    }
+
+    /// `next_candidate` with a given classification of a block (see `candidate_bits`).
+    #[inline(always)]
+    fn next_candidate_with(
+        &self,
+        bytes: &[u8],
+        mut pos: usize,
+        classify: impl Fn(&[u8; BLOCK]) -> u64,
+    ) -> Option<usize> {
+        let mut padded = [0u8; BLOCK];
+        while pos < bytes.len() {
+            let block: &[u8; BLOCK] = match bytes.get(pos..pos + BLOCK) {
+                Some(block) => block.try_into().expect("a 64-byte slice"),
+                None => {
+                    // Zeros past the end: never a quote or a backslash, and a name that holds a
+                    // zero byte is checked against the real text below.
+                    let rest = &bytes[pos..];
+                    padded[..rest.len()].copy_from_slice(rest);
+                    &padded
+                }
+            };
+            let mut bits = classify(block);
+            while bits != 0 {
+                let at = pos + bits.trailing_zeros() as usize;
+                if at >= bytes.len() {
+                    return None;
+                }
+                if bytes[at] == b'\\' || self.is_key_at(bytes, at + 1) {
+                    return Some(at);
+                }
+                bits &= bits - 1;
+            }
+            pos += NEEDLE_STEP;
+        }
+        None
+    }
+
+    /// Whether one of the names, followed by `"` or `.`, starts at `start`.
+    #[inline(always)]
+    fn is_key_at(&self, bytes: &[u8], start: usize) -> bool {
+        self.names.iter().any(|name| {
+            bytes.get(start..start + name.len()).is_some_and(|text| text == &**name)
+                && matches!(bytes.get(start + name.len()), Some(b'"' | b'.'))
+        })
+    }
+}
+
+/// The candidates among the first 62 positions of a block, given `equal(byte)`, the bits of the
+/// block's bytes equal to `byte`: a `\`, or a `"` whose next two bytes are one of `pairs`.
+#[inline(always)]
+fn candidate_bits(equal: impl Fn(u8) -> u64, pairs: &[[u8; 2]]) -> u64 {
+    const SETTLED: u64 = (1 << NEEDLE_STEP) - 1;
+    let mut follows = 0u64;
+    for &[first, second] in pairs {
+        follows |= (equal(first) >> 1) & (equal(second) >> 2);
+    }
+    ((equal(b'"') & follows) | equal(b'\\')) & SETTLED
+}
+
+/// Bit i set when block[i] is `byte`.
+#[inline(always)]
+fn equal_bits(block: &[u8; BLOCK], byte: u8) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86_64 baseline; every load reads 16 bytes inside `block`.
+        unsafe {
+            let wanted = _mm_set1_epi8(byte as i8);
+            let mut bits = 0u64;
+            for lane in 0..4 {
+                let chunk = _mm_loadu_si128(block.as_ptr().add(lane * 16) as *const __m128i);
+                bits |= (_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, wanted)) as u16 as u64) << (lane * 16);
+            }
+            bits
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        block.iter().enumerate().fold(0u64, |bits, (idx, &found)| bits | u64::from(found == byte) << idx)
+    }
+}
+
 /// The 64 bytes at `pos`; past the end of `bytes` the block is padded with spaces in `padded`.
 #[inline(always)]
 fn block_at<'a>(bytes: &'a [u8], pos: usize, padded: &'a mut [u8; BLOCK]) -> &'a [u8; BLOCK] {
@@ -196,7 +332,7 @@ fn classify(block: &[u8; BLOCK]) -> Masks {
 #[cfg(target_arch = "x86_64")]
 /// Wider vector code (AVX2, AVX-512) chosen at run time.
 mod wide {
-    use super::{BLOCK, Masks, container_end_with};
+    use super::{BLOCK, KeyNeedles, Masks, candidate_bits, container_end_with};
 
     pub(super) use crate::scan::{Level, vector_level as level};
 
@@ -224,6 +360,17 @@ mod wide {
     pub(super) fn container_end(bytes: &[u8], start: usize) -> usize {
         // The closures inherit this function's target features, so they may call the functions below.
         container_end_with(bytes, start, |block: &[u8; BLOCK]| classify(block), |bits| prefix_xor(bits))
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) fn next_candidate_avx512(needles: &KeyNeedles, bytes: &[u8], pos: usize) -> Option<usize> {
+        use std::arch::x86_64::*;
+        needles.next_candidate_with(bytes, pos, |block: &[u8; BLOCK]| {
+            // SAFETY: the load reads the 64 bytes of `block`.
+            let loaded = unsafe { _mm512_loadu_si512(block.as_ptr() as *const _) };
+            let equal = |byte: u8| _mm512_cmpeq_epi8_mask(loaded, _mm512_set1_epi8(byte as i8));
+            candidate_bits(equal, &needles.pairs)
+        })
     }
 
     /// `super::prefix_xor` in one carry-less multiplication by all ones.
@@ -313,6 +460,45 @@ mod tests {
                 assert_eq!(unsafe { super::wide::container_end_avx512(text.as_bytes(), 1) }, expected, "{text}");
             }
         }
+    }
+
+    #[test]
+    fn key_candidates_at_every_offset() {
+        let needles = super::KeyNeedles::new([&b"properties"[..], b"a"]).unwrap();
+        // The first candidate by definition: a backslash, or `"` + name + `"` or `.`.
+        let naive = |text: &[u8], pos: usize| {
+            (pos..text.len()).find(|&at| {
+                let rest = &text[at..];
+                rest[0] == b'\\'
+                    || [&b"properties"[..], b"a"].iter().any(|name| {
+                        rest.len() > name.len() + 1
+                            && rest[0] == b'"'
+                            && &rest[1..=name.len()] == *name
+                            && matches!(rest[name.len() + 1], b'"' | b'.')
+                    })
+            })
+        };
+        for needle in
+            [&br#""properties""#[..], br#""properties.x""#, br#""a""#, br#""a."#, b"\\", br#""propertie""#, br#""ab""#]
+        {
+            for offset in 0..140 {
+                let mut text = vec![b'x'; offset];
+                text.extend_from_slice(needle);
+                text.extend_from_slice(&vec![b'y'; 150 - offset]);
+                for end in [text.len(), offset + needle.len(), offset + needle.len() - 1] {
+                    let text = &text[..end];
+                    for pos in [0, offset.saturating_sub(3), offset, offset + 1] {
+                        assert_eq!(
+                            needles.next_candidate(text, pos),
+                            naive(text, pos),
+                            "{needle:?} {offset} {end} {pos}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(super::KeyNeedles::new([&b""[..]]).is_none());
+        assert!(super::KeyNeedles::new([&b"ab"[..], b"cd", b"ef", b"gh", b"ij"]).is_none());
     }
 
     #[test]

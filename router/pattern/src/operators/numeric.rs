@@ -96,15 +96,23 @@ pub(crate) fn parse(value: &Json, pointer: &Pointer) -> Result<Range, PatternErr
 /// (one lookup per query); otherwise each range is stored in the O(log n) nodes of a segment tree
 /// that cover its run. Either way the lists live in one array sliced by `starts`, so a query touches
 /// few cache lines.
-/// Bounds per 64-byte cache line.
-const BOUNDS_PER_LINE: usize = 8;
-
+///
+/// Finding a value's slot starts in a bucket: the span from the lowest to the highest bound is cut
+/// into as many equal buckets as there are bounds, the value's bucket is computed (not searched
+/// for), and `buckets` says which bounds fall in it, usually one or two. So a search reads two
+/// cache lines wherever the value is, instead of a chain of dependent reads down a search tree; the
+/// bounds of a crowded bucket (bounds far from evenly spread) are searched by halving. Buckets are a
+/// monotone function of the value, so every bound in an earlier bucket is below it and every bound in
+/// a later one above it.
 #[derive(Debug, Default)]
 pub(crate) struct NumericIndex<T> {
+    /// The distinct bounds in order.
     bounds: Vec<f64>,
-    /// The first bound of every run of `BOUNDS_PER_LINE` bounds: a search looks here first, then in
-    /// one cache line of `bounds`.
-    line_firsts: Vec<f64>,
+    /// `buckets[b]` is the number of bounds in buckets before `b` (one more entry than buckets).
+    buckets: Vec<u32>,
+    /// The lowest bound and the number of buckets per unit above it.
+    low: f64,
+    scale: f64,
     /// Per-slot layout: slot `s` owns `items[starts[s]..starts[s + 1]]`. Tree layout: node `n`
     /// (1-based, leaves at `tree_size..2 * tree_size`) does.
     starts: Vec<u32>,
@@ -171,20 +179,39 @@ impl<T: Copy> NumericIndex<T> {
             items.extend(list);
         }
         starts.push(items.len() as u32);
-        let line_firsts = bounds.iter().step_by(BOUNDS_PER_LINE).copied().collect();
-        NumericIndex { bounds, line_firsts, starts, items, tree_size }
+        let n_buckets = bounds.len().max(1);
+        let (low, high) = (bounds.first().copied().unwrap_or(0.0), bounds.last().copied().unwrap_or(0.0));
+        let scale = n_buckets as f64 / (high - low);
+        let mut index = NumericIndex { bounds, buckets: vec![0; n_buckets + 1], low, scale, starts, items, tree_size };
+        let in_buckets: Vec<usize> = index.bounds.iter().map(|&bound| index.bucket(bound)).collect();
+        for bucket in in_buckets {
+            index.buckets[bucket + 1] += 1;
+        }
+        for idx in 1..index.buckets.len() {
+            index.buckets[idx] += index.buckets[idx - 1];
+        }
+        index
     }
 
-    /// How many bounds are below `value`.
+    /// The bucket of `value`: non-decreasing in `value` (a NaN product, 0 x inf for a single bound,
+    /// counts as 0; `as` saturates).
+    #[inline(always)]
+    fn bucket(&self, value: f64) -> usize {
+        (((value - self.low) * self.scale) as usize).min(self.buckets.len().saturating_sub(2))
+    }
+
+    /// How many bounds are below `value` (a number, never NaN).
     #[inline(always)]
     fn n_below(&self, value: f64) -> usize {
-        let n_lines = self.line_firsts.partition_point(|&first| first < value);
-        if n_lines == 0 {
-            return 0;
-        }
-        let start = (n_lines - 1) * BOUNDS_PER_LINE;
-        let line = &self.bounds[start..(start + BOUNDS_PER_LINE).min(self.bounds.len())];
-        start + line.partition_point(|&bound| bound < value)
+        let bucket = self.bucket(value);
+        let (start, end) = (self.buckets[bucket] as usize, self.buckets[bucket + 1] as usize);
+        let candidates = &self.bounds[start..end];
+        start
+            + if candidates.len() <= 8 {
+                candidates.iter().map(|&bound| usize::from(bound < value)).sum::<usize>()
+            } else {
+                candidates.partition_point(|&bound| bound < value)
+            }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -259,6 +286,49 @@ mod tests {
             let expected: Vec<usize> =
                 ranges.iter().filter(|(range, _)| range.contains(value)).map(|(_, idx)| *idx).collect();
             assert_eq!(found, expected, "{value}");
+        }
+    }
+
+    #[test]
+    fn whole_lines_of_bounds_agree_with_contains() {
+        // Evenly spread bounds, a bound alone, and bounds crowded into one bucket.
+        for n_ranges in [4, 32, 256, 5, 33] {
+            let ranges: Vec<(Range, usize)> = (0..n_ranges)
+                .map(|idx| {
+                    let upper = if idx % 5 == 4 { idx * 4 + 3 } else { idx * 4 + 1 };
+                    let text = if idx == n_ranges - 1 && n_ranges % 2 == 1 {
+                        format!(r#"["=", {}]"#, idx * 4)
+                    } else {
+                        format!(r#"[">=", {}, "<=", {upper}]"#, idx * 4)
+                    };
+                    (range(&text).unwrap(), idx)
+                })
+                .collect();
+            let values: Vec<f64> = (-8..(n_ranges as i32 * 8 + 8)).map(|half| f64::from(half) / 2.0).collect();
+            check_index(&ranges, &values);
+        }
+    }
+
+    #[test]
+    fn uneven_bounds_agree_with_contains() {
+        let sets: [&[&str]; 4] = [
+            &[r#"["=", 3]"#],
+            &[r#"[">", -1e308, "<", 1e308]"#, r#"["=", 0]"#, r#"[">=", 5, "<", 6]"#],
+            &[
+                r#"[">", 0, "<", 1]"#,
+                r#"[">", 1, "<", 2]"#,
+                r#"[">=", 2, "<=", 3]"#,
+                r#"["=", 1e300]"#,
+                r#"["<", -0.5]"#,
+            ],
+            &[r#"[">", 0.1, "<", 0.2]"#, r#"[">", 0.15, "<", 0.3]"#, r#"["=", -0]"#, r#"[">", 1e-300, "<", 2e-300]"#],
+        ];
+        let values =
+            [-1e308, -1.0, -0.5, -0.0, 0.0, 1e-300, 1.5e-300, 0.1, 0.15, 0.5, 1.0, 2.0, 3.0, 5.5, 1e300, 1e308];
+        for set in sets {
+            let ranges: Vec<(Range, usize)> =
+                set.iter().enumerate().map(|(idx, text)| (range(text).unwrap(), idx)).collect();
+            check_index(&ranges, &values);
         }
     }
 

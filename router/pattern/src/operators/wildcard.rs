@@ -74,21 +74,32 @@ impl Wildcard {
 
     pub(crate) fn matches(&self, value: &[u8]) -> bool {
         let (first, rest) = self.pieces.split_first().expect("a wildcard has at least one piece");
-        let Some((last, middle)) = rest.split_last() else {
-            return value == first.as_ref();
-        };
-        if value.len() < first.len() + last.len() || !value.starts_with(first) || !value.ends_with(last) {
-            return false;
+        match rest.split_last() {
+            None => value == first.as_ref(),
+            Some((last, middle)) => pieces_match(first, middle.iter().map(|piece| &**piece), last, value),
         }
-        let mut window = &value[first.len()..value.len() - last.len()];
-        for piece in middle {
-            match find(window, piece) {
-                Some(at) => window = &window[at + piece.len()..],
-                None => return false,
-            }
-        }
-        true
     }
+}
+
+/// Whether `value` matches the wildcard of pieces `first`, `middle`..., `last` (at least one star).
+#[inline]
+pub(crate) fn pieces_match<'p>(
+    first: &[u8],
+    middle: impl Iterator<Item = &'p [u8]>,
+    last: &[u8],
+    value: &[u8],
+) -> bool {
+    if value.len() < first.len() + last.len() || !value.starts_with(first) || !value.ends_with(last) {
+        return false;
+    }
+    let mut window = &value[first.len()..value.len() - last.len()];
+    for piece in middle {
+        match find(window, piece) {
+            Some(at) => window = &window[at + piece.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
