@@ -84,7 +84,7 @@ mod log;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -96,6 +96,7 @@ use redb::{
     Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, StorageError,
     TableDefinition, WriteTransaction,
 };
+use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::sync::oneshot;
 
 use self::log::Log;
@@ -188,14 +189,14 @@ struct Shared {
 struct Queue {
     /// Deliveries not leased, by due time.
     due: BTreeSet<(u64, u64)>,
-    leased: HashSet<u64>,
+    leased: FxHashSet<u64>,
     pending: u64,
     retrying: u64,
     /// The rule of every delivery in `retrying`, for the per-rule depth of the retry queue.
-    retrying_rules: HashMap<u64, Arc<str>>,
+    retrying_rules: FxHashMap<u64, Arc<str>>,
     dead_letters: BTreeMap<String, u64>,
     /// Deliveries that live in the log (the others are in the database).
-    log: HashMap<u64, LogEntry>,
+    log: FxHashMap<u64, LogEntry>,
     /// The bytes of the records `log` holds in memory.
     cached_bytes: usize,
 }
@@ -391,7 +392,7 @@ fn load(db: &Database, queue: &mut Queue, ids: &mut Ids) -> Result<(), redb::Err
     let due_table = txn.open_table(DUE)?;
     let mut due = BTreeSet::new();
     let mut retrying = 0;
-    let mut retrying_rules = HashMap::new();
+    let mut retrying_rules = FxHashMap::default();
     for entry in due_table.iter()? {
         let (key, attempts) = entry?;
         let (due_at_ms, id) = key.value();
@@ -412,7 +413,7 @@ fn load(db: &Database, queue: &mut Queue, ids: &mut Ids) -> Result<(), redb::Err
             due.insert((entry.due_at_ms, id));
         }
     }
-    let mut leased = HashSet::new();
+    let mut leased = FxHashSet::default();
     for &id in &queue.leased {
         if queue.log.contains_key(&id) || deliveries.get(id)?.is_some() {
             leased.insert(id);
@@ -977,7 +978,7 @@ struct Delta {
     /// Deliveries that became due (appended, retried, redriven).
     due: Vec<(u64, u64)>,
     /// Leases that ended.
-    released: HashSet<u64>,
+    released: FxHashSet<u64>,
     pending: i64,
     retrying: i64,
     /// Deliveries that began (`Some(rule)`) or stopped (`None`) being retried.
