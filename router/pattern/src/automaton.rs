@@ -28,7 +28,7 @@ use crate::operators::numeric::{NumericIndex, Range};
 use crate::operators::wildcard::{Wildcard, pieces_match};
 use crate::operators::{Leaf, LeafMatchers, ValueMatcher};
 use crate::pattern::Pattern;
-use crate::skip::KeyNeedles;
+use crate::skip::{FlatKeys, KeyNeedles};
 use crate::text_map::{TextMap, same_bytes};
 
 pub(crate) const NO_FIELD: u32 = u32::MAX;
@@ -73,13 +73,10 @@ struct Node {
     children: Children,
     field: u32,
     has_grandchildren: bool,
-    /// For a node with a few children and no grandchildren: a searcher per child for `"name"`, used
-    /// on trusted flat objects (see `Walker::walk_flat_object`).
-    key_finders: Option<Box<[(memchr::memmem::Finder<'static>, u32)]>>,
+    /// For a node with a few children and no grandchildren: its keys, searched for in trusted flat
+    /// objects (see `Walker::walk_flat_object`).
+    flat_keys: Option<FlatKeys>,
 }
-
-/// Up to this many children, a flat object is searched for its keys instead of read key by key.
-const MAX_SEARCHED_KEYS: usize = 2;
 
 /// A condition while building.
 #[derive(Debug)]
@@ -205,10 +202,10 @@ impl Automaton {
         }
     }
 
-    /// The searchers of a node whose keys can be searched for (see `Node::key_finders`).
+    /// The keys of a node that can be searched for in a flat object (see `Node::flat_keys`).
     #[inline(always)]
-    pub(crate) fn key_finders(&self, node: u32) -> Option<&[(memchr::memmem::Finder<'static>, u32)]> {
-        self.nodes[node as usize].key_finders.as_deref()
+    pub(crate) fn flat_keys(&self, node: u32) -> Option<&FlatKeys> {
+        self.nodes[node as usize].flat_keys.as_ref()
     }
 
     /// The keys that matter in the event's top-level object (see `Automaton::root_needles`).
@@ -868,25 +865,9 @@ impl Builder {
             .into_iter()
             .map(|(children, field)| Node {
                 has_grandchildren: children.iter().any(|(_, child)| has_children[*child as usize]),
-                // Between a string's closing quote and the next string's opening quote there is always
-                // a ':' or a ','; names without them can only match whole strings, never such a gap
-                // (a false match there would hide the real key that starts at its last quote).
-                key_finders: (!children.is_empty()
-                    && children.len() <= MAX_SEARCHED_KEYS
-                    && !children.iter().any(|(_, child)| has_children[*child as usize])
-                    && !children.iter().any(|(name, _)| name.iter().any(|&byte| byte == b':' || byte == b',')))
-                .then(|| {
-                    children
-                        .iter()
-                        .map(|(name, child)| {
-                            let mut needle = Vec::with_capacity(name.len() + 2);
-                            needle.push(b'"');
-                            needle.extend_from_slice(name);
-                            needle.push(b'"');
-                            (memchr::memmem::Finder::new(&needle).into_owned(), *child)
-                        })
-                        .collect()
-                }),
+                flat_keys: (!children.iter().any(|(_, child)| has_children[*child as usize]))
+                    .then(|| FlatKeys::new(children.iter().map(|(name, child)| (&**name, *child))))
+                    .flatten(),
                 children: if children.len() <= 8 {
                     Children::Few(children.into_iter().map(|(name, node)| (tag(&name), name, node)).collect())
                 } else {

@@ -183,36 +183,26 @@ impl<'e, 'a, const TRUSTED: bool> Walker<'e, 'a, TRUSTED> {
     }
 
     /// Trusted mode, `pos` at `{` of an object whose node has a few leaf children: when the object is
-    /// flat and has no backslash (see `skip::flat_object_end`), finds each child's `"name"` by byte
-    /// search instead of reading every key, and returns true. Every occurrence of a key counts, as in
-    /// the key-by-key walk.
+    /// flat and has no backslash, finds its end and the values of those children in one pass (see
+    /// `skip::FlatKeys`) instead of reading every key, and returns true. Every occurrence of a key
+    /// counts, in the order of the text, as in the key-by-key walk.
     fn walk_flat_object(&mut self, node: u32) -> bool {
         let automaton = self.automaton;
-        let Some(finders) = automaton.key_finders(node) else {
+        let Some(keys) = automaton.flat_keys(node) else {
             return false;
         };
-        let bytes = self.bytes;
         let start = self.pos + 1;
-        let Some(end) = crate::skip::flat_object_end(bytes, start) else {
+        let mut found = crate::skip::FlatHits::default();
+        let Some(end) = keys.scan(self.bytes, start, &mut found) else {
             return false;
         };
-        for (finder, child) in finders {
-            let mut from = start;
-            while let Some(hit) = finder.find(&bytes[from..end]) {
-                let after_key = from + hit + finder.needle().len();
-                from = after_key;
-                // A needle followed by ':' is a key (a string value is followed by ',' or '}').
-                let colon = skip_ws(bytes, after_key);
-                if bytes.get(colon) != Some(&b':') {
-                    continue;
-                }
-                self.pos = skip_ws(bytes, colon + 1);
-                // Values of a flat object are scalars: walking one cannot fail on trusted input but
-                // for a depth or number-length limit, which the key-by-key walk would report too.
-                if self.walk_value(*child).is_err() {
-                    self.pos = start - 1;
-                    return false;
-                }
+        for &(value, child) in found.hits() {
+            self.pos = value;
+            // Values of a flat object are scalars: walking one cannot fail on trusted input but
+            // for a depth or number-length limit, which the key-by-key walk would report too.
+            if self.walk_value(child).is_err() {
+                self.pos = start - 1;
+                return false;
             }
         }
         self.pos = end;
@@ -611,7 +601,7 @@ impl KindStack {
 }
 
 #[inline(always)]
-fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
+pub(crate) fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
     // Compact JSON has no whitespace: one compare settles the common case.
     if bytes.get(pos).is_some_and(|&byte| byte > b' ') {
         return pos;

@@ -68,32 +68,152 @@ fn container_end_with(
     bytes.len()
 }
 
-/// For trusted input: the position after the `}` closing the object whose content starts at `start`,
-/// provided the object is flat (no `{` or `[` outside strings) and has no backslash; `None`
-/// otherwise, or when the input ends first. Without backslashes every `"` delimits a string, and
-/// without nesting every key sits at the object's own level, so a flat object can be searched for
-/// its keys as byte strings.
-pub(crate) fn flat_object_end(bytes: &[u8], start: usize) -> Option<usize> {
-    let mut inside_string: u64 = 0;
-    let mut pos = start;
-    let mut padded = [b' '; BLOCK];
-    while pos < bytes.len() {
-        let block = block_at(bytes, pos, &mut padded);
-        let masks = classify_block(block);
-        let string_bits = prefix_xor(masks.quote) ^ inside_string;
-        inside_string = ((string_bits as i64) >> 63) as u64;
-        let closes = masks.close & !string_bits;
-        // Everything before the first closing bracket belongs to the object.
-        let before_close = if closes == 0 { u64::MAX } else { (closes & closes.wrapping_neg()) - 1 };
-        if (masks.backslash | (masks.open & !string_bits)) & before_close != 0 {
+/// Most keys a `FlatKeys` searches for.
+pub(crate) const MAX_FLAT_KEYS: usize = 2;
+/// Most occurrences of its keys a `FlatKeys` scan records; an object with more is read key by key.
+const MAX_FLAT_HITS: usize = 4;
+
+/// The keys searched for in a flat object of trusted input, all in one pass that also finds the
+/// object's end. Each block is classified into quotes, backslashes and brackets; a prefix-xor of the
+/// quotes marks the bytes inside strings. The object must have no backslash and no `{` or `[`
+/// outside strings before its first `}` outside strings, which is its end: without backslashes every
+/// `"` delimits a string, and without nesting every key sits at the object's own level. The opening
+/// quotes followed by the first two bytes of a name are the candidates, checked against the whole
+/// name, its closing quote and a `:` after it.
+#[derive(Debug)]
+pub(crate) struct FlatKeys {
+    /// (first, second) byte of each name; a one-byte name gives (byte, `"`).
+    pairs: Box<[[u8; 2]]>,
+    /// Each name followed by its closing quote, with the node of its value.
+    keys: Box<[(Box<[u8]>, u32)]>,
+}
+
+/// What a `FlatKeys` scan found: the value of each occurrence of a key (its position, its node) in
+/// the order of the text.
+#[derive(Debug, Default)]
+pub(crate) struct FlatHits {
+    len: usize,
+    hits: [(usize, u32); MAX_FLAT_HITS],
+}
+
+impl FlatHits {
+    #[inline(always)]
+    pub(crate) fn hits(&self) -> &[(usize, u32)] {
+        &self.hits[..self.len]
+    }
+}
+
+impl FlatKeys {
+    /// Keys named `keys` (with the node of each), or `None` when there are none, too many, or one
+    /// is empty.
+    pub(crate) fn new<'n>(keys: impl IntoIterator<Item = (&'n [u8], u32)>) -> Option<FlatKeys> {
+        let keys: Vec<(Box<[u8]>, u32)> =
+            keys.into_iter().map(|(name, node)| ([name, b"\""].concat().into_boxed_slice(), node)).collect();
+        let mut pairs: Vec<[u8; 2]> = Vec::new();
+        for (quoted, _) in &keys {
+            match **quoted {
+                [first, second, _, ..] => pairs.push([first, second]),
+                [only, quote] => pairs.push([only, quote]),
+                _ => return None,
+            }
+        }
+        pairs.sort_unstable();
+        pairs.dedup();
+        if keys.is_empty() || keys.len() > MAX_FLAT_KEYS {
             return None;
         }
-        if closes != 0 {
-            return Some((pos + closes.trailing_zeros() as usize + 1).min(bytes.len()));
-        }
-        pos += BLOCK;
+        Some(FlatKeys { pairs: pairs.into_boxed_slice(), keys: keys.into_boxed_slice() })
     }
-    None
+
+    /// For trusted input, the object whose content starts at `start` (just after its `{`): the
+    /// position after its `}`, with the values of its keys in `found`, when it is flat and has no
+    /// backslash; `None` otherwise, when the input ends first, or when the keys occur too many times.
+    pub(crate) fn scan(&self, bytes: &[u8], start: usize, found: &mut FlatHits) -> Option<usize> {
+        found.len = 0;
+        #[cfg(target_arch = "x86_64")]
+        {
+            if wide::level() == wide::Level::Avx512 {
+                // SAFETY: the CPU has AVX-512BW and PCLMULQDQ (probed by `level`).
+                return unsafe { wide::flat_scan_avx512(self, bytes, start, found) };
+            }
+        }
+        let classify = |block: &[u8; BLOCK]| {
+            let masks = classify_block(block);
+            let equal = |byte: u8| equal_bits(block, byte);
+            (masks, pair_follows(equal, &self.pairs))
+        };
+        self.scan_with(bytes, start, found, classify, prefix_xor)
+    }
+
+    /// `scan` with a given classification of a block: its masks, and the bits of the positions
+    /// followed by one of the pairs (see `pair_follows`).
+    #[inline(always)]
+    fn scan_with(
+        &self,
+        bytes: &[u8],
+        start: usize,
+        found: &mut FlatHits,
+        classify: impl Fn(&[u8; BLOCK]) -> (Masks, u64),
+        prefix_xor: impl Fn(u64) -> u64,
+    ) -> Option<usize> {
+        let mut inside_string: u64 = 0;
+        let mut pos = start;
+        let mut padded = [b' '; BLOCK];
+        while pos < bytes.len() {
+            let block = block_at(bytes, pos, &mut padded);
+            let (masks, follows) = classify(block);
+            let string_bits = prefix_xor(masks.quote) ^ inside_string;
+            inside_string = ((string_bits as i64) >> 63) as u64;
+            let closes = masks.close & !string_bits;
+            // Everything before the first closing bracket belongs to the object.
+            let before_close = if closes == 0 { u64::MAX } else { (closes & closes.wrapping_neg()) - 1 };
+            if (masks.backslash | (masks.open & !string_bits)) & before_close != 0 {
+                return None;
+            }
+            // Opening quotes: a quote is inside the string it opens.
+            let mut candidates = masks.quote & string_bits & follows & before_close;
+            while candidates != 0 {
+                let at = pos + candidates.trailing_zeros() as usize;
+                candidates &= candidates - 1;
+                if let Some((value, node)) = self.key_at(bytes, at + 1) {
+                    if found.len == MAX_FLAT_HITS {
+                        return None;
+                    }
+                    found.hits[found.len] = (value, node);
+                    found.len += 1;
+                }
+            }
+            if closes != 0 {
+                return Some((pos + closes.trailing_zeros() as usize + 1).min(bytes.len()));
+            }
+            pos += BLOCK;
+        }
+        None
+    }
+
+    /// When the string whose content starts at `start` is one of the names and is followed by `:`,
+    /// the position of its value and the value's node. The object has no backslash, so the string
+    /// ends at the first quote.
+    #[inline(always)]
+    fn key_at(&self, bytes: &[u8], start: usize) -> Option<(usize, u32)> {
+        let (quoted, node) = self.keys.iter().find(|(quoted, _)| {
+            bytes.get(start..start + quoted.len()).is_some_and(|text| crate::text_map::same_bytes(text, quoted))
+        })?;
+        let colon = crate::event::skip_ws(bytes, start + quoted.len());
+        (bytes.get(colon) == Some(&b':')).then(|| (crate::event::skip_ws(bytes, colon + 1), *node))
+    }
+}
+
+/// Bits of the positions whose next two bytes are one of `pairs`, given `equal(byte)`, the bits of
+/// the block's bytes equal to `byte`. The last two positions, whose next bytes lie in the next block,
+/// are always set (they are checked byte by byte).
+#[inline(always)]
+fn pair_follows(equal: impl Fn(u8) -> u64, pairs: &[[u8; 2]]) -> u64 {
+    let mut follows = 0b11 << (BLOCK - 2);
+    for &[first, second] in pairs {
+        follows |= (equal(first) >> 1) & (equal(second) >> 2);
+    }
+    follows
 }
 
 /// Most (first byte, second byte) pairs a `KeyNeedles` compares per block.
@@ -332,7 +452,7 @@ fn classify(block: &[u8; BLOCK]) -> Masks {
 #[cfg(target_arch = "x86_64")]
 /// Wider vector code (AVX2, AVX-512) chosen at run time.
 mod wide {
-    use super::{BLOCK, KeyNeedles, Masks, candidate_bits, container_end_with};
+    use super::{BLOCK, FlatHits, FlatKeys, KeyNeedles, Masks, candidate_bits, container_end_with, pair_follows};
 
     pub(super) use crate::scan::{Level, vector_level as level};
 
@@ -371,6 +491,25 @@ mod wide {
             let equal = |byte: u8| _mm512_cmpeq_epi8_mask(loaded, _mm512_set1_epi8(byte as i8));
             candidate_bits(equal, &needles.pairs)
         })
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,pclmulqdq")]
+    pub(super) fn flat_scan_avx512(keys: &FlatKeys, bytes: &[u8], start: usize, found: &mut FlatHits) -> Option<usize> {
+        use std::arch::x86_64::*;
+        let classify = |block: &[u8; BLOCK]| {
+            // SAFETY: the load reads the 64 bytes of `block`.
+            let loaded = unsafe { _mm512_loadu_si512(block.as_ptr() as *const _) };
+            let equal = |byte: u8| _mm512_cmpeq_epi8_mask(loaded, _mm512_set1_epi8(byte as i8));
+            let folded = _mm512_or_si512(loaded, _mm512_set1_epi8(0x20));
+            let masks = Masks {
+                quote: equal(b'"'),
+                backslash: equal(b'\\'),
+                open: _mm512_cmpeq_epi8_mask(folded, _mm512_set1_epi8(b'{' as i8)),
+                close: _mm512_cmpeq_epi8_mask(folded, _mm512_set1_epi8(b'}' as i8)),
+            };
+            (masks, pair_follows(equal, &keys.pairs))
+        };
+        keys.scan_with(bytes, start, found, classify, |bits| prefix_xor(bits))
     }
 
     /// `super::prefix_xor` in one carry-less multiplication by all ones.
@@ -504,7 +643,8 @@ mod tests {
     #[test]
     fn flat_objects() {
         fn flat(text: &str) -> Option<&str> {
-            super::flat_object_end(text.as_bytes(), 1).map(|end| &text[end..])
+            let keys = super::FlatKeys::new([(&b"zz"[..], 1)]).unwrap();
+            keys.scan(text.as_bytes(), 1, &mut Default::default()).map(|end| &text[end..])
         }
         assert_eq!(flat(r#"{"a":"x}","b":1} rest"#), Some(" rest"));
         assert_eq!(flat(r#"{"a":{"b":1}} rest"#), None);
@@ -516,6 +656,74 @@ mod tests {
         assert_eq!(flat(r#"{"a":1"#), None);
         // A backslash after the object does not count.
         assert_eq!(flat(r#"{"a":1} "\""#), Some(r#" "\""#));
+    }
+
+    #[test]
+    fn flat_keys_at_every_offset() {
+        let keys = super::FlatKeys::new([(&b"STREET"[..], 7), (b"S", 9)]).unwrap();
+        // By definition: every string of the object equal to a name and followed by `:` (a key: a
+        // string value is followed by `,` or `}`).
+        let naive = |text: &[u8]| {
+            let mut hits = Vec::new();
+            let mut at = 1;
+            while text[at] != b'}' {
+                if text[at] == b'"' {
+                    let close = at + 1 + text[at + 1..].iter().position(|&byte| byte == b'"').unwrap();
+                    let name = &text[at + 1..close];
+                    let mut after = close + 1;
+                    while text[after] == b' ' {
+                        after += 1;
+                    }
+                    if text[after] == b':' {
+                        let mut value = after + 1;
+                        while text[value] == b' ' {
+                            value += 1;
+                        }
+                        match name {
+                            b"STREET" => hits.push((value, 7)),
+                            b"S" => hits.push((value, 9)),
+                            _ => {}
+                        }
+                    }
+                    at = close + 1;
+                } else {
+                    at += 1;
+                }
+            }
+            (at + 1, hits)
+        };
+        let members = [
+            r#""STREET":"x""#,
+            r#""S" : 1"#,
+            r#""a":"STREET""#,
+            r#""STREETS":"S""#,
+            r#""b":"\"STREET\":""#,
+            r#""STREET":"}{""#,
+        ];
+        for first in members {
+            for second in members {
+                for pad in 0..70 {
+                    let text = format!(r#"{{"p":"{}",{first},"STREET":2,{second}}} "S":3"#, "y".repeat(pad));
+                    let mut found = super::FlatHits::default();
+                    let end = keys.scan(text.as_bytes(), 1, &mut found);
+                    if text.contains('\\') {
+                        assert!(end.is_none(), "{text}");
+                        continue;
+                    }
+                    assert_eq!((end.unwrap(), found.hits().to_vec()), naive(text.as_bytes()), "{text}");
+                }
+            }
+        }
+        // Too many occurrences: read key by key instead.
+        let many = format!("{{{}\"z\":1}}", r#""S":1,"#.repeat(5));
+        assert!(keys.scan(many.as_bytes(), 1, &mut Default::default()).is_none());
+        assert!(super::FlatKeys::new([(&b""[..], 1)]).is_none());
+        assert!(super::FlatKeys::new([(&b"a"[..], 1), (b"b", 2), (b"c", 3)]).is_none());
+        // Truncated input never panics.
+        let text = br#"{"STREET":"x","S":"#;
+        for end in 1..text.len() {
+            let _ = keys.scan(&text[..end], 1, &mut Default::default());
+        }
     }
 
     #[test]
