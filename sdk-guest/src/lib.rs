@@ -27,6 +27,8 @@
 // The generated export macro names this crate by its path; this makes that path resolve here too.
 extern crate self as switchyard_guest;
 
+#[cfg(all(feature = "arena", target_family = "wasm", not(target_feature = "atomics")))]
+mod arena;
 mod delivery;
 mod emit;
 mod failure;
@@ -47,6 +49,12 @@ pub use logging::{Level, log};
 pub use serde;
 /// serde_json, for building and inspecting JSON values.
 pub use serde_json;
+
+/// Each delivery runs in a fresh instance that is thrown away afterwards, so a bump arena serves
+/// its allocations (see `arena.rs`); the default feature `arena`, WebAssembly only.
+#[cfg(all(feature = "arena", target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: arena::Arena = arena::Arena::new();
 
 /// The configuration values the consumer's target sets in the rules file.
 pub mod config {

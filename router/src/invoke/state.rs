@@ -122,9 +122,9 @@ impl ResourceLimiter for Limiter {
     }
 }
 
-/// wasi:http policy: only allowed hosts, and never past the delivery's deadline.
+/// wasi:http policy: only the target's allowed hosts, and never past the delivery's deadline.
 pub(crate) struct HttpHooks {
-    allow: Arc<[HostRule]>,
+    target: Arc<TargetSpec>,
     deadline: Instant,
 }
 
@@ -133,7 +133,7 @@ impl HttpHooks {
         let Some(host) = uri.host() else { return false };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let port = uri.port_u16().unwrap_or(if uri.scheme() == Some(&http::uri::Scheme::HTTPS) { 443 } else { 80 });
-        self.allow.iter().any(|rule| rule.allows(host, port))
+        self.target.grants.http.iter().any(|rule| rule.allows(host, port))
     }
 }
 
@@ -171,7 +171,9 @@ impl WasiHttpHooks for HttpHooks {
 
 /// Everything one delivery's Store holds.
 pub(crate) struct State {
-    wasi: WasiCtx,
+    /// Built on the consumer's first WASI call: most consumers make none in a delivery (a panic
+    /// message is the usual one), and building it is a good part of a delivery's host cost.
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
     http: WasiHttpCtx,
     hooks: HttpHooks,
@@ -197,18 +199,9 @@ impl State {
     pub(crate) fn new(target: Arc<TargetSpec>, delivery: &Delivery, deadline: Instant, memory_cap: usize) -> State {
         let stdout = Capture::new(target.limits.output_bytes);
         let stderr = Capture::new(target.limits.output_bytes);
-        // No preopened directories, no environment, no arguments, stdin closed; TCP and UDP are
-        // refused outright and name lookup is off.
-        let wasi = WasiCtx::builder()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
-        let hooks = HttpHooks { allow: target.grants.http.clone().into(), deadline };
+        let hooks = HttpHooks { target: target.clone(), deadline };
         State {
-            wasi,
+            wasi: None,
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
             hooks,
@@ -234,9 +227,23 @@ impl State {
     }
 }
 
+/// The WASI context of a delivery: no preopened directories, no environment, no arguments, stdin
+/// closed, stdout and stderr into the bounded capture buffers; TCP and UDP are refused outright and
+/// name lookup is off.
+fn wasi_ctx(stdout: &Capture, stderr: &Capture) -> WasiCtx {
+    WasiCtx::builder()
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build()
+}
+
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        let ctx = self.wasi.get_or_insert_with(|| wasi_ctx(&self.stdout, &self.stderr));
+        WasiCtxView { ctx, table: &mut self.table }
     }
 }
 
