@@ -1364,19 +1364,9 @@ impl Writer {
         let kv_max_entries = self.shared.kv_max_entries.load(Ordering::Relaxed);
         for op in ops.iter_mut() {
             match op {
-                // Appends go to the log; this is only the fallback.
-                Op::Append { records, reply } => {
-                    let mut assigned = Vec::with_capacity(records.len());
-                    for (due_at_ms, record) in records.iter() {
-                        let id = ids.next_delivery;
-                        ids.next_delivery += 1;
-                        tables.deliveries.insert(id, record.as_ref())?;
-                        tables.due.insert((*due_at_ms, id), 0)?;
-                        delta.due.push((*due_at_ms, id));
-                        assigned.push(id);
-                    }
-                    delta.pending += assigned.len() as i64;
-                    reply.result = Some(Ok(assigned));
+                // `batch` sends every append to the log part; none reaches the database.
+                Op::Append { reply, .. } => {
+                    reply.result = Some(Err(StoreError::Unavailable("an append reached the database part".into())));
                 }
                 Op::Complete { id, reply } => reply.result = Some(self.complete(&mut tables, *id, delta)?),
                 Op::Retry { id, due_at_ms, attempt, reply } => {
