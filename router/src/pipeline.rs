@@ -384,12 +384,22 @@ pub struct Pipeline {
     wake: Notify,
     jitter: Jitter,
     metrics: Metrics,
-    slots: Arc<Semaphore>,
+    /// Consumers that may run at once (`max_concurrency`).
+    slots: Semaphore,
+    /// Deliveries leased and not yet recorded: running, waiting for a slot, or waiting for the
+    /// store to record their result (`LEASES_PER_SLOT` per slot).
+    leases: Arc<Semaphore>,
 }
+
+/// Leased deliveries per consumer slot. A consumer's slot is free again as soon as it answers, and
+/// its result waits for the store's next commit (a millisecond or so) without holding the slot;
+/// this bounds how many do.
+const LEASES_PER_SLOT: usize = 8;
 
 impl Pipeline {
     pub fn new(store: Arc<dyn DeliveryStore>, routes: Routes, config: PipelineConfig) -> Arc<Pipeline> {
-        let slots = Arc::new(Semaphore::new(config.max_concurrency.max(1)));
+        let slots = Semaphore::new(config.max_concurrency.max(1));
+        let leases = Arc::new(Semaphore::new(config.max_concurrency.max(1) * LEASES_PER_SLOT));
         Arc::new(Pipeline {
             store,
             routes: ArcSwap::from_pointee(routes),
@@ -398,6 +408,7 @@ impl Pipeline {
             jitter: Jitter::default(),
             metrics: Metrics::default(),
             slots,
+            leases,
         })
     }
 
@@ -587,18 +598,18 @@ impl Pipeline {
             if *shutdown.borrow() {
                 break;
             }
-            let free = self.slots.available_permits();
+            let free = self.leases.available_permits();
             let mut taken = 0;
             if free > 0 {
                 match self.store.take_due(crate::clock::now_ms(), free) {
                     Ok(due) => {
                         taken = due.len();
                         for delivery in due {
-                            let Ok(permit) = self.slots.clone().acquire_owned().await else { break };
+                            let Ok(lease) = self.leases.clone().acquire_owned().await else { break };
                             let pipeline = self.clone();
                             tasks.spawn(async move {
                                 pipeline.attempt(delivery).await;
-                                drop(permit);
+                                drop(lease);
                             });
                         }
                     }
@@ -608,7 +619,7 @@ impl Pipeline {
                 }
             }
             while tasks.try_join_next().is_some() {}
-            if taken > 0 && self.slots.available_permits() > 0 {
+            if taken > 0 && self.leases.available_permits() > 0 {
                 continue;
             }
             // Sleep until the next due delivery, a new one, a free slot, or shutdown.
@@ -627,6 +638,8 @@ impl Pipeline {
     }
 
     /// One attempt of one leased delivery, from transform to the store's record of its result.
+    /// The consumer runs holding a slot of its target and one of the overall concurrency; both are
+    /// given back once it answers, before the result is recorded.
     async fn attempt(&self, delivery: Delivery) {
         let now = crate::clock::now_ms();
         self.metrics.latency.observe(now.saturating_sub(delivery.new.ingested_at_ms));
@@ -655,7 +668,8 @@ impl Pipeline {
             Ok(input) => input.into_owned(),
             Err(error) => return self.fail(&delivery, "TRANSFORM_FAILED", error.to_string(), None, None).await,
         };
-        let Ok(_slot) = target.slots.acquire().await else { return };
+        let Ok(target_slot) = target.slots.acquire().await else { return };
+        let Ok(slot) = self.slots.acquire().await else { return };
         let invocation = invoke::Delivery {
             event_id: delivery.new.event_id.clone(),
             source: delivery.new.source.clone(),
@@ -668,6 +682,8 @@ impl Pipeline {
         // The input is rendered again for a dead letter rather than copied for every attempt.
         let input = || target.transform.render(&delivery.new.event, &context).ok().map(|i| i.into_owned());
         let outcome = target.config.consumer.invoke(&target.config.spec, invocation).await;
+        drop(slot);
+        drop(target_slot);
         if outcome.kind == OutcomeKind::Ok {
             for emitted in &outcome.emitted {
                 let event = self.envelope(emitted);
