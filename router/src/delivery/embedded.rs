@@ -457,7 +457,7 @@ fn open_log(
     queue: &mut Queue,
     ids: &mut Ids,
 ) -> Result<Log, StoreError> {
-    let log::Opened { mut log, live, next_id } = Log::open(dir, segment_bytes)?;
+    let log::Opened { mut log, live, next_id } = Log::open(dir, segment_bytes, LOG_CACHE_BYTES)?;
     let error = |error: redb::Error| store_error(path, error);
     {
         let txn = db.begin_read().map_err(|e| error(e.into()))?;
@@ -471,11 +471,12 @@ fn open_log(
                 continue;
             };
             // A record that does not decode is due at once: `take_due` reports it and holds it back.
-            let due_at_ms = codec::delivery_header(&found.record).map_or(0, |header| header.due_at_ms);
-            let bytes = (queue.cached_bytes + found.record.len() <= LOG_CACHE_BYTES).then(|| {
-                queue.cached_bytes += found.record.len();
-                Arc::from(found.record)
-            });
+            let due_at_ms = found.due_at_ms;
+            let bytes =
+                found.record.filter(|record| queue.cached_bytes + record.len() <= LOG_CACHE_BYTES).map(|record| {
+                    queue.cached_bytes += record.len();
+                    Arc::from(record)
+                });
             queue.due.insert((due_at_ms, found.id));
             queue.pending += 1;
             let entry =

@@ -61,7 +61,12 @@ pub(super) struct Found {
     /// Where its record starts in the segment file, and its length.
     pub(super) offset: u64,
     pub(super) len: u32,
-    pub(super) record: Vec<u8>,
+    /// When it is due, from its record's header (0, due at once, when that does not decode:
+    /// leasing it reports the damage).
+    pub(super) due_at_ms: u64,
+    /// The record itself, for the oldest deliveries up to the `keep_bytes` given to [`Log::open`];
+    /// the rest are read from the file when they are leased.
+    pub(super) record: Option<Vec<u8>>,
 }
 
 /// A segment file and what it holds.
@@ -126,8 +131,9 @@ struct Scan {
     torn: Option<String>,
 }
 
-/// Reads the frames of one segment's bytes (the header already checked).
-fn scan(bytes: &[u8], number: u64) -> Result<Scan, String> {
+/// Reads the frames of one segment's bytes (the header already checked), keeping delivery records
+/// while `keep_bytes` allows.
+fn scan(bytes: &[u8], number: u64, keep_bytes: &mut usize) -> Result<Scan, String> {
     let mut scan = Scan { found: Vec::new(), done: Vec::new(), end: SEGMENT_HEADER, torn: None };
     let mut pos = SEGMENT_HEADER as usize;
     while pos < bytes.len() {
@@ -151,13 +157,21 @@ fn scan(bytes: &[u8], number: u64) -> Result<Scan, String> {
         }
         let id = u64::from_le_bytes(payload[1..PAYLOAD_HEAD].try_into().unwrap_or([0; 8]));
         match payload[0] {
-            KIND_DELIVERY => scan.found.push(Found {
-                id,
-                segment: number,
-                offset: (start + PAYLOAD_HEAD) as u64,
-                len: (len - PAYLOAD_HEAD) as u32,
-                record: payload[PAYLOAD_HEAD..].to_vec(),
-            }),
+            KIND_DELIVERY => {
+                let record = &payload[PAYLOAD_HEAD..];
+                let kept = record.len() <= *keep_bytes;
+                if kept {
+                    *keep_bytes -= record.len();
+                }
+                scan.found.push(Found {
+                    id,
+                    segment: number,
+                    offset: (start + PAYLOAD_HEAD) as u64,
+                    len: record.len() as u32,
+                    due_at_ms: super::codec::delivery_header(record).map_or(0, |header| header.due_at_ms),
+                    record: kept.then(|| record.to_vec()),
+                })
+            }
             KIND_DONE => scan.done.push(id),
             other => return Err(format!("a frame of unknown kind {other} at offset {pos}")),
         }
@@ -178,9 +192,11 @@ pub(super) struct Opened {
 }
 
 impl Log {
-    /// Opens the log in `dir` (created if missing), reads every segment and returns what is live.
+    /// Opens the log in `dir` (created if missing), reads every segment and returns what is live,
+    /// with the records of the oldest deliveries up to `keep_bytes` (one segment at a time is read
+    /// whole, so opening holds at most a segment and `keep_bytes` of records, whatever the backlog).
     /// The head is not started yet: see [`Log::start_head`].
-    pub(super) fn open(dir: &Path, segment_bytes: u64) -> Result<Opened, StoreError> {
+    pub(super) fn open(dir: &Path, segment_bytes: u64, mut keep_bytes: usize) -> Result<Opened, StoreError> {
         std::fs::create_dir_all(dir).map_err(|error| unavailable("cannot create", dir, &error))?;
         let mut numbers = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(|error| unavailable("cannot read", dir, &error))? {
@@ -224,8 +240,8 @@ impl Log {
             }
             let first_id = u64::from_le_bytes(bytes[8..16].try_into().unwrap_or([0; 8]));
             next_id = next_id.max(first_id);
-            let scan =
-                scan(&bytes, number).map_err(|reason| StoreError::Corrupt(format!("{}: {reason}", path.display())))?;
+            let scan = scan(&bytes, number, &mut keep_bytes)
+                .map_err(|reason| StoreError::Corrupt(format!("{}: {reason}", path.display())))?;
             if let Some(torn) = &scan.torn {
                 if !is_last {
                     return Err(StoreError::Corrupt(format!("{}: {torn}", path.display())));
@@ -458,7 +474,7 @@ mod tests {
     #[test]
     fn frames_survive_reopening_and_done_frames_cancel_deliveries() {
         let dir = temp("reopen");
-        let mut opened = Log::open(&dir, SEGMENT_BYTES).expect("open");
+        let mut opened = Log::open(&dir, SEGMENT_BYTES, usize::MAX).expect("open");
         assert!(opened.live.is_empty());
         opened.log.start_head(1).expect("head");
         let offset = opened.log.push_delivery(1, b"one");
@@ -468,17 +484,40 @@ mod tests {
         let (_, file) = opened.log.head().expect("a head");
         assert_eq!(read_record(&file, offset, 3).expect("read"), b"one");
         drop(opened);
-        let reopened = Log::open(&dir, SEGMENT_BYTES).expect("reopen");
+        let reopened = Log::open(&dir, SEGMENT_BYTES, usize::MAX).expect("reopen");
         assert_eq!(reopened.next_id, 3);
-        let live: Vec<(u64, &[u8])> = reopened.live.iter().map(|found| (found.id, found.record.as_slice())).collect();
-        assert_eq!(live, [(2, &b"two"[..])]);
+        let live: Vec<(u64, Option<&[u8]>)> =
+            reopened.live.iter().map(|found| (found.id, found.record.as_deref())).collect();
+        assert_eq!(live, [(2, Some(&b"two"[..]))]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn opening_keeps_the_oldest_records_up_to_its_budget_and_locates_the_rest() {
+        let dir = temp("budget");
+        let mut opened = Log::open(&dir, SEGMENT_BYTES, usize::MAX).expect("open");
+        opened.log.start_head(1).expect("head");
+        for id in 1..=5u64 {
+            opened.log.push_delivery(id, format!("record-{id}").as_bytes());
+        }
+        opened.log.flush(true).expect("flush");
+        drop(opened);
+        // Room for two 8-byte records.
+        let reopened = Log::open(&dir, SEGMENT_BYTES, 20).expect("reopen");
+        let kept: Vec<(u64, bool)> = reopened.live.iter().map(|found| (found.id, found.record.is_some())).collect();
+        assert_eq!(kept, [(1, true), (2, true), (3, false), (4, false), (5, false)]);
+        let file = reopened.log.file(1).expect("the segment");
+        for found in &reopened.live {
+            let record = read_record(&file, found.offset, found.len).expect("read");
+            assert_eq!(record, format!("record-{}", found.id).as_bytes());
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_torn_tail_of_the_newest_segment_is_cut_and_older_damage_is_reported() {
         let dir = temp("torn");
-        let mut opened = Log::open(&dir, SEGMENT_BYTES).expect("open");
+        let mut opened = Log::open(&dir, SEGMENT_BYTES, usize::MAX).expect("open");
         opened.log.start_head(10).expect("head");
         opened.log.push_delivery(10, b"kept");
         opened.log.flush(true).expect("flush");
@@ -490,7 +529,7 @@ mod tests {
         let file = OpenOptions::new().write(true).open(&path).expect("open");
         file.set_len(good + 5).expect("cut");
         drop(file);
-        let reopened = Log::open(&dir, SEGMENT_BYTES).expect("reopen");
+        let reopened = Log::open(&dir, SEGMENT_BYTES, usize::MAX).expect("reopen");
         assert_eq!(reopened.live.iter().map(|found| found.id).collect::<Vec<_>>(), [10]);
         assert_eq!(std::fs::metadata(&path).expect("stat").len(), good, "truncated to the last whole frame");
         assert_eq!(reopened.next_id, 11);
@@ -502,7 +541,7 @@ mod tests {
         let file = OpenOptions::new().write(true).open(&path).expect("open");
         file.write_all_at(b"\xff", good - 1).expect("damage");
         drop(file);
-        match Log::open(&dir, SEGMENT_BYTES) {
+        match Log::open(&dir, SEGMENT_BYTES, usize::MAX) {
             Err(StoreError::Corrupt(message)) => {
                 assert!(message.contains("000000000001.log") && message.contains("checksum"), "{message}")
             }
@@ -514,7 +553,7 @@ mod tests {
     #[test]
     fn segments_rotate_and_are_deleted_oldest_first_once_nothing_in_them_is_live() {
         let dir = temp("rotate");
-        let mut opened = Log::open(&dir, SEGMENT_BYTES).expect("open");
+        let mut opened = Log::open(&dir, SEGMENT_BYTES, usize::MAX).expect("open");
         let log = &mut opened.log;
         log.start_head(1).expect("head");
         let big = vec![7u8; (SEGMENT_BYTES / 2) as usize];
