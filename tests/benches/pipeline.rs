@@ -24,6 +24,10 @@ use switchyard::pipeline::{Pipeline, PipelineConfig, Routes, RuleConfig, TargetC
 use switchyard::transform::TargetInput;
 use tokio::sync::watch;
 
+/// The allocator the `switchyard` binary runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EVENTS: usize = 100_000;
 const PRODUCERS: usize = 256;
 
