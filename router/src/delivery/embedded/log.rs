@@ -9,49 +9,66 @@
 //! # Files
 //!
 //! `<data_dir>/log/<n>.log`, `n` a 12-digit segment number that only grows. A segment is a 16-byte
-//! header (`SWYDLOG1`, then the first delivery id the segment may hold, `u64` little-endian) followed
-//! by frames:
+//! header (`SWYDLOG2`, then the first delivery id the segment may hold, `u64` little-endian; 0 in a
+//! segment prepared ahead and not started) followed by frames:
 //!
 //! ```text
-//! length u32 | crc32 u32 (of the payload) | payload: kind u8 | delivery id u64 | body
+//! length u32 | crc32 u32 (of n as u64, then the payload) | payload: kind u8 | delivery id u64 | body
 //! ```
 //!
 //! Kind 1 is a delivery (the body is its record, as `codec.rs` encodes it with no attempts); kind 2
-//! marks a delivery done (no body). Integers are little-endian.
+//! marks a delivery done (no body); kind 3 seals a segment (no body, id 0): nothing after it counts.
+//! Integers are little-endian. Segments of format 1 (`SWYDLOG1`: the checksum of the payload
+//! alone, no seals, never reused) are still read.
 //!
 //! # Lifecycle
 //!
 //! Frames are appended to the newest segment (the head) by the store's writer thread, one write and
-//! one `fdatasync` per batch. When the head passes [`SEGMENT_BYTES`] it is synced and a new head is
-//! created (and the directory synced). A segment whose deliveries are all done or moved is deleted
-//! once every older segment is, so a done frame never outlives the delivery it marks; deleting
-//! oldest first also keeps the directory a suffix of the history.
+//! one `fdatasync` per batch. When the head passes [`SEGMENT_BYTES`] it is sealed and synced, and
+//! the next head starts. A segment whose deliveries are all done or moved goes once every older
+//! segment has, so a done frame never outlives the delivery it marks; going oldest first also
+//! keeps the directory a suffix of the history.
 //!
-//! Opening reads every segment and checks every frame. A frame cut short or failing its checksum at
-//! the end of the newest segment is a write the crash interrupted (never acknowledged): the segment
-//! is truncated there. The same in an older segment, which was synced before the next one began,
-//! is damage, reported as `Corrupt` with the file and offset. A new head is started at every open.
+//! The file system's slow calls are a keeper thread's, never a batch's: it prepares the next head
+//! ahead of need and deletes segments. Preparing reuses the oldest dead segment when there is one:
+//! renamed to the new number, its header rewritten, synced with the directory. Writes into a reused
+//! file overwrite blocks it already has, so their `fdatasync` has no size or extents to record
+//! (about half the cost of one after an append); its old frames are checksummed with its old
+//! number and read as garbage under the new one. A deletion counts (the ids below the log's
+//! [`floor`](Log::floor) are forgotten) only once the keeper has synced the directory after it.
+//!
+//! Opening reads every segment and checks every frame up to a seal or the end of the file. A frame
+//! cut short or failing its checksum in the newest segment with frames (every later one prepared
+//! and never started) is a write the crash interrupted, never acknowledged: the segment is
+//! truncated there. The same in an older segment, synced and sealed before the next one began, is
+//! damage, reported as `Corrupt` with the file and offset. Prepared segments never started are
+//! removed. A new head is started at every open.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 
 use crate::delivery::store::StoreError;
 
 /// The log's folder inside the data directory.
 pub(super) const DIR_NAME: &str = "log";
-const MAGIC: [u8; 8] = *b"SWYDLOG1";
+const MAGIC: [u8; 8] = *b"SWYDLOG2";
+/// Format 1 segments: the checksum covers the payload alone; no seals.
+const MAGIC_V1: [u8; 8] = *b"SWYDLOG1";
 const SEGMENT_HEADER: u64 = 16;
 const FRAME_HEADER: usize = 8;
 /// Kind and delivery id.
 const PAYLOAD_HEAD: usize = 9;
 const KIND_DELIVERY: u8 = 1;
 const KIND_DONE: u8 = 2;
+const KIND_SEAL: u8 = 3;
 /// A new head starts once the head holds this many bytes.
 pub const SEGMENT_BYTES: u64 = 32 << 20;
+/// The first id in the header of a segment prepared ahead and not started yet (ids start at 1).
+const PREPARED: u64 = 0;
 
 /// A delivery found in the log at open.
 #[derive(Debug)]
@@ -72,6 +89,8 @@ pub(super) struct Found {
 /// A segment file and what it holds.
 #[derive(Debug)]
 struct Segment {
+    /// 2, or 1 for a segment of format 1 (never reused: its frames would still read).
+    version: u8,
     first_id: u64,
     /// The ids of its delivery frames (relocated ones hold ids below `first_id`).
     ids: Vec<u64>,
@@ -81,8 +100,8 @@ struct Segment {
 }
 
 impl Segment {
-    fn new(first_id: u64, file: File) -> Segment {
-        Segment { first_id, ids: Vec::new(), live: 0, file: Arc::new(file) }
+    fn new(version: u8, first_id: u64, file: File) -> Segment {
+        Segment { version, first_id, ids: Vec::new(), live: 0, file: Arc::new(file) }
     }
 
     /// The smallest delivery id the segment holds or may hold.
@@ -106,6 +125,152 @@ pub(super) struct Log {
     buf: Vec<u8>,
     /// A new head starts once the head holds this many bytes ([`SEGMENT_BYTES`] but in tests).
     segment_bytes: u64,
+    /// The thread that prepares the next head and deletes dead segments (`None` if it could not
+    /// start: the writer then does both itself).
+    keeper: Option<Keeper>,
+    /// The next head, prepared (its number and file), or being prepared (its number).
+    prepared: Option<(u64, File)>,
+    preparing: Option<u64>,
+    /// Segments handed to the keeper for deletion and not yet confirmed gone, with their smallest
+    /// id: until they are, the [`floor`](Log::floor) stays below them.
+    deleting: BTreeMap<u64, u64>,
+    /// Segments were deleted since [`Log::maintain`] last reported the floor.
+    floor_moved: bool,
+}
+
+/// A job for the keeper thread.
+enum Job {
+    /// Make segment `number` from dead segment `reuse` (renamed), or a new file when `reuse` is
+    /// `None` or cannot be renamed: the header with the [`PREPARED`] first id, synced, and the
+    /// directory synced.
+    Prepare { number: u64, reuse: Option<u64> },
+    /// Delete segment `number` (jobs run in order, so segments go oldest first).
+    Delete(u64),
+    /// Answer [`Done::Barrier`] once every job sent before is done.
+    Barrier,
+}
+
+/// What [`Log::collect`] waits for before taking whatever else is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    No,
+    /// The segment being prepared, if one is.
+    Prepared,
+    /// Every job sent so far.
+    Barrier,
+}
+
+/// What the keeper thread did.
+enum Done {
+    /// The segment prepared, and the dead segment it reused (which is then gone).
+    Prepared(u64, io::Result<(File, Option<u64>)>),
+    /// Segments removed, with one directory sync after them.
+    Deleted(Vec<u64>, io::Result<()>),
+    Barrier,
+}
+
+/// The keeper thread's end of the log: it takes the file system's slow calls (creating and
+/// zero-filling a segment, deleting one, syncing the directory) off the writer's path, so that
+/// a batch never waits for them.
+#[derive(Debug)]
+struct Keeper {
+    jobs: Option<mpsc::Sender<Job>>,
+    done: mpsc::Receiver<Done>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Keeper {
+    fn start(dir: &Path) -> io::Result<Keeper> {
+        let (jobs, job_rx) = mpsc::channel::<Job>();
+        let (done_tx, done) = mpsc::channel();
+        let dir = dir.to_path_buf();
+        let thread = std::thread::Builder::new().name("delivery-log".into()).spawn(move || {
+            while let Ok(first) = job_rx.recv() {
+                // In order; deletions in a row share one directory sync.
+                let mut deletes = Vec::new();
+                let mut queued = std::iter::once(first).chain(job_rx.try_iter()).peekable();
+                while let Some(job) = queued.next() {
+                    match job {
+                        Job::Delete(number) => {
+                            deletes.push(number);
+                            if matches!(queued.peek(), Some(Job::Delete(_))) {
+                                continue;
+                            }
+                            let result = deletes
+                                .iter()
+                                .try_for_each(|number| remove_segment(&dir, *number))
+                                .and_then(|()| sync_dir(&dir));
+                            let _ = done_tx.send(Done::Deleted(std::mem::take(&mut deletes), result));
+                        }
+                        Job::Prepare { number, reuse } => {
+                            let _ = done_tx.send(Done::Prepared(number, prepare_segment(&dir, number, reuse)));
+                        }
+                        Job::Barrier => {
+                            let _ = done_tx.send(Done::Barrier);
+                        }
+                    }
+                }
+            }
+        })?;
+        Ok(Keeper { jobs: Some(jobs), done, thread: Some(thread) })
+    }
+
+    fn send(&self, job: Job) -> bool {
+        self.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok())
+    }
+}
+
+impl Drop for Keeper {
+    /// Lets the keeper finish its jobs: a segment it is still creating must not race with the
+    /// next opening of the log.
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Removes a segment file; one already gone is not an error.
+fn remove_segment(dir: &Path, number: u64) -> io::Result<()> {
+    match std::fs::remove_file(segment_path(dir, number)) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
+}
+
+/// Makes segment `number` ahead of its use, from dead segment `reuse` when it can be renamed,
+/// else as a new file: the [`PREPARED`] header, synced with the directory. Returns the file and
+/// the segment it reused. On an error nothing is left under the new number.
+fn prepare_segment(dir: &Path, number: u64, reuse: Option<u64>) -> io::Result<(File, Option<u64>)> {
+    let path = segment_path(dir, number);
+    let renamed = reuse.filter(|old| std::fs::rename(segment_path(dir, *old), &path).is_ok());
+    // A dead segment that could not be renamed is deleted instead; the directory sync covers both.
+    let removed = reuse.filter(|old| renamed.is_none() && remove_segment(dir, *old).is_ok());
+    let make = || -> io::Result<File> {
+        let file = match renamed {
+            Some(_) => OpenOptions::new().read(true).write(true).open(&path)?,
+            None => OpenOptions::new().read(true).write(true).create_new(true).open(&path)?,
+        };
+        file.write_all_at(&segment_header(PREPARED), 0)?;
+        file.sync_data()?;
+        sync_dir(dir)?;
+        Ok(file)
+    };
+    match make() {
+        Ok(file) => Ok((file, renamed.or(removed))),
+        Err(error) => {
+            let _ = std::fs::remove_file(&path);
+            Err(error)
+        }
+    }
+}
+
+fn segment_header(first_id: u64) -> [u8; SEGMENT_HEADER as usize] {
+    let mut header = [0u8; SEGMENT_HEADER as usize];
+    header[..8].copy_from_slice(&MAGIC);
+    header[8..].copy_from_slice(&first_id.to_le_bytes());
+    header
 }
 
 fn segment_path(dir: &Path, number: u64) -> PathBuf {
@@ -131,9 +296,9 @@ struct Scan {
     torn: Option<String>,
 }
 
-/// Reads the frames of one segment's bytes (the header already checked), keeping delivery records
-/// while `keep_bytes` allows.
-fn scan(bytes: &[u8], number: u64, keep_bytes: &mut usize) -> Result<Scan, String> {
+/// Reads the frames of segment `number` (of format `version`, its header already checked) up to
+/// its seal or its end, keeping delivery records while `keep_bytes` allows.
+fn scan(bytes: &[u8], number: u64, version: u8, keep_bytes: &mut usize) -> Result<Scan, String> {
     let mut scan = Scan { found: Vec::new(), done: Vec::new(), end: SEGMENT_HEADER, torn: None };
     let mut pos = SEGMENT_HEADER as usize;
     while pos < bytes.len() {
@@ -148,12 +313,14 @@ fn scan(bytes: &[u8], number: u64, keep_bytes: &mut usize) -> Result<Scan, Strin
             scan.torn = Some(format!("a frame of {len} bytes cut short at offset {pos}"));
             break;
         };
-        if crc32fast::hash(payload) != crc {
+        if frame_crc(version, number, payload) != crc {
             scan.torn = Some(format!("a frame failing its checksum at offset {pos}"));
             break;
         }
         if payload.len() < PAYLOAD_HEAD {
-            return Err(format!("a frame of {len} bytes at offset {pos} is too short for its kind and id"));
+            // Zeros (a length and checksum of 0) where a write did not land, for one.
+            scan.torn = Some(format!("a frame of {len} bytes at offset {pos}, too short for its kind and id"));
+            break;
         }
         let id = u64::from_le_bytes(payload[1..PAYLOAD_HEAD].try_into().unwrap_or([0; 8]));
         match payload[0] {
@@ -173,12 +340,27 @@ fn scan(bytes: &[u8], number: u64, keep_bytes: &mut usize) -> Result<Scan, Strin
                 })
             }
             KIND_DONE => scan.done.push(id),
+            KIND_SEAL if version >= 2 => {
+                scan.end = (start + len) as u64;
+                break;
+            }
             other => return Err(format!("a frame of unknown kind {other} at offset {pos}")),
         }
         pos = start + len;
         scan.end = pos as u64;
     }
     Ok(scan)
+}
+
+/// A frame's checksum: of the payload, after the segment's number from format 2 on (so that the
+/// frames a reused file held before read as garbage).
+fn frame_crc(version: u8, number: u64, payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    if version >= 2 {
+        hasher.update(&number.to_le_bytes());
+    }
+    hasher.update(payload);
+    hasher.finalize()
 }
 
 /// What opening the log found.
@@ -216,10 +398,19 @@ impl Log {
             unsynced: false,
             buf: Vec::new(),
             segment_bytes,
+            keeper: None,
+            prepared: None,
+            preparing: None,
+            deleting: BTreeMap::new(),
+            floor_moved: false,
         };
         let mut live: BTreeMap<u64, Found> = BTreeMap::new();
         let mut next_id = 1;
         let last = numbers.last().copied();
+        // A segment whose frames end in a torn write: a crash interrupted it if it was the head,
+        // that is if every segment after it is one prepared ahead (never started, no frames);
+        // damage otherwise.
+        let mut torn: Option<(u64, String, u64)> = None;
         for number in numbers {
             let path = segment_path(dir, number);
             let file = OpenOptions::new()
@@ -229,7 +420,12 @@ impl Log {
                 .map_err(|error| unavailable("cannot open", &path, &error))?;
             let bytes = std::fs::read(&path).map_err(|error| unavailable("cannot read", &path, &error))?;
             let is_last = Some(number) == last;
-            if bytes.len() < SEGMENT_HEADER as usize || bytes[..8] != MAGIC {
+            let version = match bytes.get(..8) {
+                Some(magic) if magic == MAGIC => 2,
+                Some(magic) if magic == MAGIC_V1 => 1,
+                _ => 0,
+            };
+            if bytes.len() < SEGMENT_HEADER as usize || version == 0 {
                 if is_last && bytes.len() < SEGMENT_HEADER as usize && MAGIC.starts_with(&bytes[..bytes.len().min(8)]) {
                     // Created by a head start that the crash interrupted: it never held anything.
                     drop(file);
@@ -240,22 +436,24 @@ impl Log {
             }
             let first_id = u64::from_le_bytes(bytes[8..16].try_into().unwrap_or([0; 8]));
             next_id = next_id.max(first_id);
-            let scan = scan(&bytes, number, &mut keep_bytes)
+            let scan = scan(&bytes, number, version, &mut keep_bytes)
                 .map_err(|reason| StoreError::Corrupt(format!("{}: {reason}", path.display())))?;
-            if let Some(torn) = &scan.torn {
-                if !is_last {
-                    return Err(StoreError::Corrupt(format!("{}: {torn}", path.display())));
-                }
-                tracing::warn!(
-                    path = %path.display(),
-                    %torn,
-                    "the delivery log ends in a write that a crash interrupted (never acknowledged); truncating it"
-                );
-                file.set_len(scan.end)
-                    .and_then(|()| file.sync_data())
-                    .map_err(|error| unavailable("cannot truncate", &path, &error))?;
+            let has_frames = !scan.found.is_empty() || !scan.done.is_empty();
+            if version >= 2 && first_id == PREPARED && !has_frames {
+                // Prepared ahead and never started: it holds nothing (but perhaps the frames of the
+                // segment it reused, which do not read).
+                drop(file);
+                std::fs::remove_file(&path).map_err(|error| unavailable("cannot remove", &path, &error))?;
+                continue;
             }
-            let mut segment = Segment::new(first_id, file);
+            if let Some((earlier, reason, _)) = &torn {
+                // A started segment after it: it was complete, and synced, before this one began.
+                return Err(StoreError::Corrupt(format!("{}: {reason}", segment_path(dir, *earlier).display())));
+            }
+            if let Some(reason) = scan.torn {
+                torn = Some((number, reason, scan.end));
+            }
+            let mut segment = Segment::new(version, first_id, file);
             let mut replaced = Vec::new();
             for found in scan.found {
                 next_id = next_id.max(found.id.saturating_add(1));
@@ -277,32 +475,121 @@ impl Log {
                 }
             }
         }
+        if let Some((number, torn, end)) = torn
+            && let Some(segment) = log.segments.get(&number)
+        {
+            let path = segment_path(dir, number);
+            tracing::warn!(
+                path = %path.display(),
+                %torn,
+                "the delivery log ends in a write that a crash interrupted (never acknowledged); truncating it"
+            );
+            segment
+                .file
+                .set_len(end)
+                .and_then(|()| segment.file.sync_data())
+                .map_err(|error| unavailable("cannot truncate", &path, &error))?;
+        }
+        match Keeper::start(dir) {
+            Ok(keeper) => log.keeper = Some(keeper),
+            Err(error) => tracing::warn!(%error, "no thread for the delivery log's files; the writer handles them"),
+        }
         Ok(Opened { log, live: live.into_values().collect(), next_id })
     }
 
-    /// Starts a new head segment whose deliveries will have ids from `first_id` on.
+    /// Starts a new head segment whose deliveries will have ids from `first_id` on: the one the
+    /// keeper prepared when there is one (waiting for it if it is being prepared), else a new file.
     pub(super) fn start_head(&mut self, first_id: u64) -> Result<(), StoreError> {
         let number = self.segments.last_key_value().map_or(1, |(number, _)| number + 1);
         let path = segment_path(&self.dir, number);
-        let create = || -> io::Result<File> {
-            let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
-            let mut header = [0u8; SEGMENT_HEADER as usize];
-            header[..8].copy_from_slice(&MAGIC);
-            header[8..].copy_from_slice(&first_id.to_le_bytes());
-            file.write_all_at(&header, 0)?;
-            file.sync_data()?;
-            sync_dir(&self.dir)?;
-            Ok(file)
+        if self.preparing == Some(number)
+            && let Err(error) = self.collect(Wait::Prepared)
+        {
+            tracing::warn!(%error, "the delivery log could not remove a segment");
+        }
+        let file = match self.prepared.take() {
+            Some((prepared, file)) if prepared == number => {
+                // Its name and header are synced; its first id reaches the disk with the first batch.
+                file.write_all_at(&segment_header(first_id), 0)
+                    .map_err(|error| unavailable("cannot write", &path, &error))?;
+                self.unsynced = true;
+                file
+            }
+            other => {
+                if let Some((stale, _)) = other {
+                    // Cannot happen (segments only grow by one); not to be left behind if it did.
+                    let _ = remove_segment(&self.dir, stale);
+                }
+                let create = || -> io::Result<File> {
+                    let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+                    file.write_all_at(&segment_header(first_id), 0)?;
+                    file.sync_data()?;
+                    sync_dir(&self.dir)?;
+                    Ok(file)
+                };
+                let file = create().map_err(|error| {
+                    let _ = std::fs::remove_file(&path);
+                    unavailable("cannot create", &path, &error)
+                })?;
+                self.unsynced = false;
+                file
+            }
         };
-        let file = create().map_err(|error| {
-            let _ = std::fs::remove_file(&path);
-            unavailable("cannot create", &path, &error)
-        })?;
-        self.segments.insert(number, Segment::new(first_id, file));
+        self.segments.insert(number, Segment::new(2, first_id, file));
         self.head = number;
         self.head_len = SEGMENT_HEADER;
-        self.unsynced = false;
         Ok(())
+    }
+
+    /// Takes what the keeper has done, first waiting for what `wait` names.
+    fn collect(&mut self, wait: Wait) -> Result<(), StoreError> {
+        let mut failure = None;
+        let mut waiting = match wait {
+            Wait::No => false,
+            Wait::Prepared => self.preparing.is_some(),
+            Wait::Barrier => self.keeper.as_ref().is_some_and(|keeper| keeper.send(Job::Barrier)),
+        };
+        while let Some(keeper) = &self.keeper {
+            let done = if waiting { keeper.done.recv().ok() } else { keeper.done.try_recv().ok() };
+            let Some(done) = done else {
+                if waiting {
+                    // The keeper is gone: nothing more will come.
+                    self.preparing = None;
+                }
+                break;
+            };
+            match done {
+                Done::Prepared(number, result) => {
+                    self.preparing = None;
+                    match result {
+                        Ok((file, reused)) => {
+                            self.prepared = Some((number, file));
+                            if let Some(reused) = reused {
+                                self.deleting.remove(&reused);
+                                self.floor_moved = true;
+                            }
+                        }
+                        Err(error) => {
+                            let path = segment_path(&self.dir, number);
+                            tracing::warn!(path = %path.display(), %error, "cannot prepare the next delivery log segment; it will be created when needed");
+                        }
+                    }
+                    waiting &= wait != Wait::Prepared;
+                }
+                Done::Deleted(numbers, Ok(())) => {
+                    for number in numbers {
+                        self.deleting.remove(&number);
+                    }
+                    self.floor_moved = true;
+                }
+                Done::Deleted(_, Err(error)) => {
+                    // They stay in `deleting`, holding the floor, and are deleted at the next open.
+                    failure = Some(unavailable("cannot remove a segment in", &self.dir, &error));
+                }
+                Done::Barrier => waiting &= wait != Wait::Barrier,
+            }
+        }
+        failure.map_or(Ok(()), Err)
     }
 
     /// The head segment's number and file, for the entries of the deliveries appended to it
@@ -340,7 +627,7 @@ impl Log {
         self.buf.extend_from_slice(body);
         let payload = &self.buf[start + FRAME_HEADER..];
         let len = (payload.len() as u32).to_le_bytes();
-        let crc = crc32fast::hash(payload).to_le_bytes();
+        let crc = frame_crc(2, self.head, payload).to_le_bytes();
         self.buf[start..start + 4].copy_from_slice(&len);
         self.buf[start + 4..start + 8].copy_from_slice(&crc);
     }
@@ -402,7 +689,8 @@ impl Log {
     /// The smallest delivery id any segment holds or may hold: every id below it is gone from
     /// the log.
     pub(super) fn floor(&self) -> u64 {
-        self.segments.values().map(Segment::min_id).min().unwrap_or(0)
+        let deleting = self.deleting.values().copied();
+        self.segments.values().map(Segment::min_id).chain(deleting).min().unwrap_or(0)
     }
 
     /// When the log has more than `max_segments` segments and the oldest is mostly dead (at most a
@@ -423,34 +711,84 @@ impl Log {
         self.segments.first_key_value().map(|(number, _)| *number).filter(|number| *number != self.head)
     }
 
-    /// Starts a new head when the head is full (`next_id`: the first id the new head may hold), and
-    /// deletes the oldest segments with nothing live. Returns the [`floor`](Log::floor) when
-    /// segments were deleted.
+    /// Starts a new head when the head is full (`next_id`: the first id the new head may hold),
+    /// hands the oldest segments with nothing live to the keeper (the first to be reused as the
+    /// next head, unless one is prepared; the rest deleted) and has the next head prepared from a
+    /// new file once the head is half full with none to reuse. Returns the [`floor`](Log::floor)
+    /// when deletions were confirmed.
     pub(super) fn maintain(&mut self, next_id: u64) -> Result<Option<u64>, StoreError> {
+        let collected = self.collect(Wait::No);
         if self.head_len >= self.segment_bytes {
-            if let Some(head) = self.segments.get(&self.head) {
-                head.file
-                    .sync_data()
-                    .map_err(|error| unavailable("cannot sync", &segment_path(&self.dir, self.head), &error))?;
-                self.unsynced = false;
+            // Nothing after the seal counts: the rest of a reused file is old frames.
+            self.push(KIND_SEAL, 0, &[]);
+            if let Err(error) = self.flush(true) {
+                // Cut back off the file; the next batch's frames must not follow a seal.
+                self.discard(0);
+                return Err(unavailable("cannot seal", &segment_path(&self.dir, self.head), &error));
             }
             self.start_head(next_id)?;
         }
-        let mut deleted = false;
+        let next = self.head + 1;
+        let mut removed = false;
         while let Some(number) = self.oldest_behind_head() {
             if self.segments.get(&number).is_some_and(|segment| segment.live > 0) {
                 break;
             }
-            let path = segment_path(&self.dir, number);
-            std::fs::remove_file(&path).map_err(|error| unavailable("cannot remove", &path, &error))?;
-            self.segments.remove(&number);
-            deleted = true;
+            let Some(segment) = self.segments.remove(&number) else { break };
+            let reuse = segment.version >= 2 && self.prepared.is_none() && self.preparing.is_none();
+            match &self.keeper {
+                Some(keeper) if reuse && keeper.send(Job::Prepare { number: next, reuse: Some(number) }) => {
+                    self.preparing = Some(next);
+                    self.deleting.insert(number, segment.min_id());
+                }
+                Some(keeper) if keeper.send(Job::Delete(number)) => {
+                    self.deleting.insert(number, segment.min_id());
+                }
+                _ => {
+                    remove_segment(&self.dir, number)
+                        .map_err(|error| unavailable("cannot remove", &segment_path(&self.dir, number), &error))?;
+                    removed = true;
+                }
+            }
         }
-        if !deleted {
+        if removed {
+            sync_dir(&self.dir).map_err(|error| unavailable("cannot sync", &self.dir, &error))?;
+            self.floor_moved = true;
+        }
+        if self.prepared.is_none()
+            && self.preparing.is_none()
+            && self.head_len >= self.segment_bytes / 2
+            && let Some(keeper) = &self.keeper
+            && keeper.send(Job::Prepare { number: next, reuse: None })
+        {
+            self.preparing = Some(next);
+        }
+        collected?;
+        if !std::mem::take(&mut self.floor_moved) {
             return Ok(None);
         }
-        sync_dir(&self.dir).map_err(|error| unavailable("cannot sync", &self.dir, &error))?;
         Ok(Some(self.floor()))
+    }
+
+    /// Waits for the keeper's deletions and reports the floor if it moved (tests: deletions are
+    /// otherwise confirmed by a later [`Log::maintain`]).
+    #[cfg(test)]
+    pub(super) fn settle(&mut self) -> Result<Option<u64>, StoreError> {
+        self.collect(Wait::Barrier)?;
+        Ok(std::mem::take(&mut self.floor_moved).then(|| self.floor()))
+    }
+}
+
+impl Drop for Log {
+    /// A prepared head never started is removed (opening would remove it too).
+    fn drop(&mut self) {
+        // The keeper first finishes what it is doing.
+        let _ = self.collect(Wait::Prepared);
+        self.keeper = None;
+        if let Some((number, file)) = self.prepared.take() {
+            drop(file);
+            let _ = remove_segment(&self.dir, number);
+        }
     }
 }
 
@@ -567,9 +905,99 @@ mod tests {
         log.release(1);
         assert_eq!(log.maintain(4).expect("maintain"), None, "segment 1 still holds delivery 2");
         log.release(1);
-        assert_eq!(log.maintain(4).expect("maintain"), Some(3), "segment 1 is gone; ids below 3 with it");
+        // The keeper deletes it; the floor moves once it confirms.
+        log.maintain(4).expect("maintain");
         assert_eq!(log.segment_count(), 1);
+        assert_eq!(log.floor(), 1, "not confirmed yet: the floor holds");
+        assert_eq!(log.settle().expect("settle"), Some(3), "segment 1 is gone; ids below 3 with it");
         assert!(!segment_path(&dir, 1).exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn dead_segments_are_reused_as_the_next_head_and_their_old_frames_do_not_read() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = temp("reuse");
+        let segment_bytes = 4096;
+        let filler = vec![7u8; 4100];
+        let mut opened = Log::open(&dir, segment_bytes, usize::MAX).expect("open");
+        let log = &mut opened.log;
+        log.start_head(1).expect("head");
+        log.push_delivery(1, &filler);
+        log.flush(true).expect("flush");
+        assert_eq!(log.maintain(2).expect("maintain"), None);
+        assert_eq!(log.head, 2, "a full head is sealed and the next begins");
+        let inode = std::fs::metadata(segment_path(&dir, 1)).expect("stat").ino();
+        log.push_done(1);
+        log.release(1);
+        log.push_delivery(2, &filler);
+        log.flush(true).expect("flush");
+        log.maintain(3).expect("maintain");
+        assert_eq!(log.head, 3);
+        // Segment 1 is dead: the keeper renames it to 4, the next head.
+        assert_eq!(log.settle().expect("settle"), Some(2), "segment 1 is gone; ids below 2 with it");
+        assert!(!segment_path(&dir, 1).exists());
+        assert_eq!(std::fs::metadata(segment_path(&dir, 4)).expect("stat").ino(), inode, "the same file");
+        log.push_delivery(3, &filler);
+        log.flush(true).expect("flush");
+        log.maintain(4).expect("maintain");
+        assert_eq!(log.head, 4, "the reused segment is the head");
+        log.push_delivery(4, b"four");
+        log.flush(true).expect("flush");
+        drop(opened);
+        // Segment 4 holds delivery 4, then what segment 1 held (delivery 1 and a seal), which does
+        // not read under its new number: a torn end, cut at open.
+        let reopened = Log::open(&dir, segment_bytes, usize::MAX).expect("reopen");
+        assert_eq!(reopened.live.iter().map(|found| found.id).collect::<Vec<_>>(), [2, 3, 4]);
+        assert_eq!(reopened.next_id, 5);
+        drop(reopened);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn prepared_segments_never_started_are_removed_and_do_not_make_a_torn_head_damage() {
+        let dir = temp("prepared");
+        let mut opened = Log::open(&dir, SEGMENT_BYTES, usize::MAX).expect("open");
+        opened.log.start_head(1).expect("head");
+        opened.log.push_delivery(1, b"one");
+        opened.log.flush(true).expect("flush");
+        let good = opened.log.head_len;
+        opened.log.push_delivery(2, b"cut short");
+        opened.log.flush(true).expect("flush");
+        drop(opened);
+        let path = segment_path(&dir, 1);
+        OpenOptions::new().write(true).open(&path).expect("open").set_len(good + 5).expect("cut");
+        // The crash came after the keeper prepared segment 2.
+        prepare_segment(&dir, 2, None).expect("prepare");
+        let reopened = Log::open(&dir, SEGMENT_BYTES, usize::MAX).expect("reopen");
+        assert_eq!(reopened.live.iter().map(|found| found.id).collect::<Vec<_>>(), [1]);
+        assert!(!segment_path(&dir, 2).exists(), "the prepared segment is gone");
+        assert_eq!(std::fs::metadata(&path).expect("stat").len(), good, "the torn write is cut");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn segments_of_format_1_still_read() {
+        let dir = temp("v1");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let mut bytes = MAGIC_V1.to_vec();
+        bytes.extend_from_slice(&7u64.to_le_bytes());
+        for (kind, id, body) in
+            [(KIND_DELIVERY, 7u64, &b"seven"[..]), (KIND_DELIVERY, 8, b"eight"), (KIND_DONE, 7, b"")]
+        {
+            let mut payload = vec![kind];
+            payload.extend_from_slice(&id.to_le_bytes());
+            payload.extend_from_slice(body);
+            bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+            bytes.extend_from_slice(&payload);
+        }
+        std::fs::write(segment_path(&dir, 1), &bytes).expect("write");
+        let opened = Log::open(&dir, SEGMENT_BYTES, usize::MAX).expect("open");
+        let live: Vec<(u64, Option<&[u8]>)> = opened.live.iter().map(|f| (f.id, f.record.as_deref())).collect();
+        assert_eq!(live, [(8, Some(&b"eight"[..]))]);
+        assert_eq!(opened.next_id, 9);
+        assert_eq!(opened.log.segments.get(&1).map(|segment| segment.version), Some(1), "never reused");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

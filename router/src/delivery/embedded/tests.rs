@@ -832,10 +832,11 @@ fn log_segments_are_deleted_once_their_deliveries_are_done() {
             }
         }
     });
-    // 400 deliveries of about 100 bytes went through 4 KiB segments; only the newest are left.
+    // 400 deliveries of about 100 bytes went through 4 KiB segments; only the newest are left
+    // (closing lets the log's keeper finish deleting, and removes the head it prepared ahead).
+    drop(store);
     let left = segments(dir.path());
     assert!((1..=2).contains(&left.len()), "{left:?}");
-    drop(store);
     let store = open_small_segments(dir.path());
     assert_eq!(store.stats().expect("stats").pending, 0);
     assert_eq!(store.take_due(u64::MAX, 10).expect("take_due"), []);
@@ -897,8 +898,9 @@ fn a_few_slow_deliveries_do_not_keep_old_segments_alive() {
             }
         }
     });
+    // Besides the segments the log holds: the next head, prepared ahead, and deletions in flight.
     let left = segments(dir.path());
-    assert!(left.len() <= MAX_SEGMENTS + 2, "{} segments: {left:?}", left.len());
+    assert!(left.len() <= MAX_SEGMENTS + 4, "{} segments: {left:?}", left.len());
     assert_eq!(store.stats().expect("stats").pending, slow.len() as u64);
     // The slow ones were copied forward; their leases still hold, and completing one works.
     block_on(store.complete(slow[0])).expect("complete a copied delivery");
