@@ -52,8 +52,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// With `overwrite`, the file is first written whole and synced, and the chunks overwrite it.
 fn fsync_floor(dir: &std::path::Path, chunk: usize, writes: usize, overwrite: bool) -> f64 {
     let path = dir.join("floor.bin");
-    let mut file =
-        std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path).unwrap();
+    let mut file = std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path).unwrap();
     let data = vec![b'x'; chunk];
     if overwrite {
         for _ in 0..writes {
