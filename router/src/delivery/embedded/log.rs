@@ -136,6 +136,9 @@ pub(super) struct Log {
     deleting: BTreeMap<u64, u64>,
     /// Segments were deleted since [`Log::maintain`] last reported the floor.
     floor_moved: bool,
+    /// The head has a seal written (or perhaps written: its write failed): it takes no more
+    /// frames, and batches fail until the next head starts.
+    sealed: bool,
 }
 
 /// A job for the keeper thread.
@@ -403,6 +406,7 @@ impl Log {
             preparing: None,
             deleting: BTreeMap::new(),
             floor_moved: false,
+            sealed: false,
         };
         let mut live: BTreeMap<u64, Found> = BTreeMap::new();
         let mut next_id = 1;
@@ -499,45 +503,48 @@ impl Log {
 
     /// Starts a new head segment whose deliveries will have ids from `first_id` on: the one the
     /// keeper prepared when there is one (waiting for it if it is being prepared), else a new file.
+    /// The current head, if any, must be complete (sealed, or truncated at open).
     pub(super) fn start_head(&mut self, first_id: u64) -> Result<(), StoreError> {
         let number = self.segments.last_key_value().map_or(1, |(number, _)| number + 1);
-        let path = segment_path(&self.dir, number);
+        let file = self.next_file(number)?;
+        self.install_head(number, first_id, file)
+    }
+
+    /// The file of segment `number`, the next head: the prepared one, else a new one with the
+    /// [`PREPARED`] header, synced with the directory.
+    fn next_file(&mut self, number: u64) -> Result<File, StoreError> {
         if self.preparing == Some(number)
             && let Err(error) = self.collect(Wait::Prepared)
         {
             tracing::warn!(%error, "the delivery log could not remove a segment");
         }
-        let file = match self.prepared.take() {
-            Some((prepared, file)) if prepared == number => {
-                // Its name and header are synced; its first id reaches the disk with the first batch.
-                file.write_all_at(&segment_header(first_id), 0)
-                    .map_err(|error| unavailable("cannot write", &path, &error))?;
-                self.unsynced = true;
-                file
-            }
+        match self.prepared.take() {
+            Some((prepared, file)) if prepared == number => Ok(file),
             other => {
                 if let Some((stale, _)) = other {
                     // Cannot happen (segments only grow by one); not to be left behind if it did.
                     let _ = remove_segment(&self.dir, stale);
                 }
-                let create = || -> io::Result<File> {
-                    let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
-                    file.write_all_at(&segment_header(first_id), 0)?;
-                    file.sync_data()?;
-                    sync_dir(&self.dir)?;
-                    Ok(file)
-                };
-                let file = create().map_err(|error| {
-                    let _ = std::fs::remove_file(&path);
-                    unavailable("cannot create", &path, &error)
-                })?;
-                self.unsynced = false;
-                file
+                prepare_segment(&self.dir, number, None)
+                    .map(|(file, _)| file)
+                    .map_err(|error| unavailable("cannot create", &segment_path(&self.dir, number), &error))
             }
-        };
+        }
+    }
+
+    /// Makes `file` (segment `number`, with the [`PREPARED`] header) the head. Its first id
+    /// reaches the disk with the first batch; until then opening takes it for prepared and unused.
+    /// On an error the file is kept as the prepared next head.
+    fn install_head(&mut self, number: u64, first_id: u64, file: File) -> Result<(), StoreError> {
+        if let Err(error) = file.write_all_at(&segment_header(first_id), 0) {
+            self.prepared = Some((number, file));
+            return Err(unavailable("cannot write", &segment_path(&self.dir, number), &error));
+        }
         self.segments.insert(number, Segment::new(2, first_id, file));
         self.head = number;
         self.head_len = SEGMENT_HEADER;
+        self.unsynced = true;
+        self.sealed = false;
         Ok(())
     }
 
@@ -648,6 +655,9 @@ impl Log {
         let Some(head) = self.segments.get(&self.head) else {
             return Err(io::Error::other("the delivery log has no head segment"));
         };
+        if self.sealed {
+            return Err(io::Error::other("the head segment is sealed and the next one could not start"));
+        }
         let before = self.head_len;
         if !self.buf.is_empty() {
             if let Err(error) = head.file.write_all_at(&self.buf, before) {
@@ -718,15 +728,23 @@ impl Log {
     /// when deletions were confirmed.
     pub(super) fn maintain(&mut self, next_id: u64) -> Result<Option<u64>, StoreError> {
         let collected = self.collect(Wait::No);
-        if self.head_len >= self.segment_bytes {
-            // Nothing after the seal counts: the rest of a reused file is old frames.
-            self.push(KIND_SEAL, 0, &[]);
-            if let Err(error) = self.flush(true) {
-                // Cut back off the file; the next batch's frames must not follow a seal.
-                self.discard(0);
-                return Err(unavailable("cannot seal", &segment_path(&self.dir, self.head), &error));
+        if self.head_len >= self.segment_bytes || self.sealed {
+            // The next head's file first: the head is sealed only when its successor exists.
+            let number = self.head + 1;
+            let file = self.next_file(number)?;
+            if !self.sealed {
+                // Nothing after the seal counts (the rest of a reused file is old frames), so from
+                // here on, whether or not the seal reached the disk, the head takes no more frames.
+                self.push(KIND_SEAL, 0, &[]);
+                let sealing = self.flush(true);
+                self.sealed = true;
+                if let Err(error) = sealing {
+                    self.discard(0);
+                    self.prepared = Some((number, file));
+                    return Err(unavailable("cannot seal", &segment_path(&self.dir, self.head), &error));
+                }
             }
-            self.start_head(next_id)?;
+            self.install_head(number, next_id, file)?;
         }
         let next = self.head + 1;
         let mut removed = false;
@@ -998,6 +1016,29 @@ mod tests {
         assert_eq!(live, [(8, Some(&b"eight"[..]))]);
         assert_eq!(opened.next_id, 9);
         assert_eq!(opened.log.segments.get(&1).map(|segment| segment.version), Some(1), "never reused");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_sealed_head_takes_no_more_frames_until_the_next_head_starts() {
+        let dir = temp("sealed");
+        let mut opened = Log::open(&dir, 4096, usize::MAX).expect("open");
+        let log = &mut opened.log;
+        log.start_head(1).expect("head");
+        log.push_delivery(1, b"one");
+        log.flush(true).expect("flush");
+        // As after a seal whose successor could not start (its file could not be written).
+        log.sealed = true;
+        log.push_delivery(2, b"two");
+        assert!(log.flush(true).is_err(), "frames after a seal would not be read back");
+        log.discard(1);
+        log.maintain(2).expect("maintain");
+        assert_eq!((log.head, log.sealed), (2, false), "the next head starts");
+        log.push_delivery(2, b"two");
+        log.flush(true).expect("flush");
+        drop(opened);
+        let reopened = Log::open(&dir, 4096, usize::MAX).expect("reopen");
+        assert_eq!(reopened.live.iter().map(|found| found.id).collect::<Vec<_>>(), [1, 2]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
