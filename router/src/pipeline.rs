@@ -274,7 +274,7 @@ impl Metrics {
             ));
         }
         let name = "switchyard_ingestion_to_invocation_start_latency_ms";
-        out.push_str(&format!("# HELP {name} From acceptance to the start of an attempt (IngestionToInvocationStartLatency)\n# TYPE {name} histogram\n"));
+        out.push_str(&format!("# HELP {name} From acceptance to the start of an invocation of the consumer (IngestionToInvocationStartLatency)\n# TYPE {name} histogram\n"));
         let mut cumulative = 0;
         for (i, bound) in LATENCY_BUCKETS_MS.iter().enumerate() {
             cumulative += self.latency.buckets[i].load(Ordering::Relaxed);
@@ -641,8 +641,6 @@ impl Pipeline {
     /// The consumer runs holding a slot of its target and one of the overall concurrency; both are
     /// given back once it answers, before the result is recorded.
     async fn attempt(&self, delivery: Delivery) {
-        let now = crate::clock::now_ms();
-        self.metrics.latency.observe(now.saturating_sub(delivery.new.ingested_at_ms));
         self.metrics.invocation_attempts.fetch_add(1, Ordering::Relaxed);
         if delivery.attempts > 0 {
             self.metrics.retry_invocation_attempts.fetch_add(1, Ordering::Relaxed);
@@ -670,6 +668,8 @@ impl Pipeline {
         };
         let Ok(target_slot) = target.slots.acquire().await else { return };
         let Ok(slot) = self.slots.acquire().await else { return };
+        // IngestionToInvocationStartLatency: up to here, the wait for a slot included.
+        self.metrics.latency.observe(crate::clock::now_ms().saturating_sub(delivery.new.ingested_at_ms));
         let invocation = invoke::Delivery {
             event_id: delivery.new.event_id.clone(),
             source: delivery.new.source.clone(),
