@@ -214,12 +214,16 @@ struct LogEntry {
 }
 
 impl LogEntry {
-    fn record(&self) -> Result<std::borrow::Cow<'_, [u8]>, StoreError> {
+    /// Its record (delivery `id`'s): from memory, or read back from the log and checked against
+    /// its frame (`Corrupt` when the frame is not intact).
+    fn record(&self, id: u64) -> Result<std::borrow::Cow<'_, [u8]>, StoreError> {
         match &self.bytes {
             Some(bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
-            None => log::read_record(&self.file, self.offset, self.len)
-                .map(std::borrow::Cow::Owned)
-                .map_err(|error| StoreError::Unavailable(format!("cannot read the delivery log: {error}"))),
+            None => match log::read_record(&self.file, self.segment, id, self.offset, self.len) {
+                Ok(Ok(record)) => Ok(std::borrow::Cow::Owned(record)),
+                Ok(Err(reason)) => Err(StoreError::Corrupt(format!("delivery {id}: {reason}"))),
+                Err(error) => Err(StoreError::Unavailable(format!("cannot read the delivery log: {error}"))),
+            },
         }
     }
 }
@@ -608,7 +612,11 @@ impl EmbeddedStore {
         let mut missing = Vec::new();
         for &Taken { id, ref entry, .. } in taken {
             if let Some(entry) = entry {
-                let record = entry.record().map_err(|error| (error, None))?;
+                let record = entry.record(id).map_err(|error| {
+                    // A damaged record is held back; a failed read may succeed next time.
+                    let quarantined = matches!(error, StoreError::Corrupt(_)).then_some(id);
+                    (error, quarantined)
+                })?;
                 match codec::decode_delivery(id, &record) {
                     Ok(delivery) => deliveries.push(delivery),
                     Err(reason) => return Err((corrupt("delivery", id, reason), Some(id))),
@@ -1222,7 +1230,7 @@ impl Writer {
         };
         let mut pushed = 0;
         for (id, entry) in moving {
-            let record = match entry.record() {
+            let record = match entry.record(id) {
                 Ok(record) => record,
                 Err(error) => {
                     tracing::warn!(id, %error, "a delivery in the log could not be copied to a new segment");
@@ -1414,7 +1422,7 @@ impl Writer {
         }
         let entry = self.shared.queue().log.get(&id).cloned();
         if let Some(entry) = entry {
-            let decoded = entry.record().and_then(|record| {
+            let decoded = entry.record(id).and_then(|record| {
                 codec::decode_delivery(id, &record).map_err(|reason| corrupt("delivery", id, reason))
             });
             return Ok(decoded.map(|delivery| (delivery, Some(entry.segment))));

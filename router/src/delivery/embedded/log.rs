@@ -37,6 +37,9 @@
 //! number and read as garbage under the new one. A deletion counts (the ids below the log's
 //! [`floor`](Log::floor) are forgotten) only once the keeper has synced the directory after it.
 //!
+//! A record read back from a segment (one not kept in memory) is read with its frame and checked:
+//! length, checksum, kind and delivery id; one that fails is reported as damaged, not used.
+//!
 //! Opening reads every segment and checks every frame up to a seal or the end of the file. A frame
 //! cut short or failing its checksum in the newest segment with frames (every later one prepared
 //! and never started) is a write the crash interrupted, never acknowledged: the segment is
@@ -810,11 +813,35 @@ impl Drop for Log {
     }
 }
 
-/// Reads a record from a segment file.
-pub(super) fn read_record(file: &File, offset: u64, len: u32) -> io::Result<Vec<u8>> {
-    let mut record = vec![0; len as usize];
-    file.read_exact_at(&mut record, offset)?;
-    Ok(record)
+/// Reads back the record of delivery `id` at `offset` (`len` bytes) in segment `number`, with its
+/// frame: `Ok(Err(reason))` when the frame there is not that delivery's, intact (damage, or a
+/// reused file written over).
+pub(super) fn read_record(
+    file: &File,
+    number: u64,
+    id: u64,
+    offset: u64,
+    len: u32,
+) -> io::Result<Result<Vec<u8>, String>> {
+    let head = (FRAME_HEADER + PAYLOAD_HEAD) as u64;
+    let Some(start) = offset.checked_sub(head) else {
+        return Ok(Err(format!("offset {offset} is inside the segment header")));
+    };
+    let mut frame = vec![0; head as usize + len as usize];
+    file.read_exact_at(&mut frame, start)?;
+    let length = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]);
+    let crc = u32::from_le_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let payload = &frame[FRAME_HEADER..];
+    // A segment of format 1 checksums the payload alone; such a file is never reused.
+    let intact = length as usize == payload.len()
+        && (frame_crc(2, number, payload) == crc || frame_crc(1, number, payload) == crc)
+        && payload[0] == KIND_DELIVERY
+        && payload[1..PAYLOAD_HEAD] == id.to_le_bytes();
+    if !intact {
+        return Ok(Err(format!("the frame at offset {start} of segment {number} is not delivery {id}'s, intact")));
+    }
+    frame.drain(..head as usize);
+    Ok(Ok(frame))
 }
 
 #[cfg(test)]
@@ -838,7 +865,12 @@ mod tests {
         opened.log.push_done(1);
         opened.log.flush(true).expect("flush");
         let (_, file) = opened.log.head().expect("a head");
-        assert_eq!(read_record(&file, offset, 3).expect("read"), b"one");
+        assert_eq!(read_record(&file, 1, 1, offset, 3).expect("read"), Ok(b"one".to_vec()));
+        assert!(read_record(&file, 1, 2, offset, 3).expect("read").is_err(), "not delivery 2's");
+        assert!(read_record(&file, 7, 1, offset, 3).expect("read").is_err(), "not segment 7's");
+        file.write_all_at(b"O", offset).expect("damage");
+        assert!(read_record(&file, 1, 1, offset, 3).expect("read").is_err(), "damaged");
+        file.write_all_at(b"o", offset).expect("repair");
         drop(opened);
         let reopened = Log::open(&dir, SEGMENT_BYTES, usize::MAX).expect("reopen");
         assert_eq!(reopened.next_id, 3);
@@ -864,8 +896,8 @@ mod tests {
         assert_eq!(kept, [(1, true), (2, true), (3, false), (4, false), (5, false)]);
         let file = reopened.log.file(1).expect("the segment");
         for found in &reopened.live {
-            let record = read_record(&file, found.offset, found.len).expect("read");
-            assert_eq!(record, format!("record-{}", found.id).as_bytes());
+            let record = read_record(&file, 1, found.id, found.offset, found.len).expect("read");
+            assert_eq!(record, Ok(format!("record-{}", found.id).into_bytes()));
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
