@@ -44,6 +44,14 @@ fn event(i: usize) -> Vec<u8> {
     serde_json::to_vec(&event).unwrap()
 }
 
+/// The kernel's I/O pressure line (`some avg10=.. avg60=..`), when it exposes one.
+fn io_pressure() -> String {
+    std::fs::read_to_string("/proc/pressure/io")
+        .ok()
+        .and_then(|text| text.lines().next().map(str::to_owned))
+        .unwrap_or_else(|| "not available".into())
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -101,6 +109,9 @@ fn main() {
     let pipeline = Pipeline::new(store.clone(), Routes::build(rules, &config).unwrap(), config);
     let events: Arc<Vec<Vec<u8>>> = Arc::new((0..EVENTS).map(event).collect());
     println!("event size: {} bytes; {EVENTS} events; {PRODUCERS} producers; 2 worker threads", events[0].len());
+    // The disk's recent stalls (this file system may discard freed blocks, e.g. a previous run's
+    // deleted files, which stalls syncs for a while): the latency below depends on them.
+    println!("io pressure before: {}", io_pressure());
 
     // 1. Throughput.
     let (stop, stopped) = watch::channel(false);
@@ -162,6 +173,7 @@ fn main() {
         }
         latencies
     });
+    println!("io pressure after the latency run: {}", io_pressure());
     let mut sorted = latencies;
     sorted.sort();
     println!(
