@@ -34,7 +34,10 @@
 //! renamed to the new number, its header rewritten, synced with the directory. Writes into a reused
 //! file overwrite blocks it already has, so their `fdatasync` has no size or extents to record
 //! (60-65% of the time of one after an append, measured here); its old frames are checksummed with its old
-//! number and read as garbage under the new one. A deletion counts (the ids below the log's
+//! number and read as garbage under the new one. Dead segments that are not reused at once are
+//! kept as spares (`<data_dir>/log/<k>.spare`, at most [`MAX_SPARES`]; opening ignores them), so
+//! that steady operation frees no blocks: on a file system mounted with `discard`, freeing a
+//! segment's blocks stalls the next syncs. A deletion counts (the ids below the log's
 //! [`floor`](Log::floor) are forgotten) only once the keeper has synced the directory after it.
 //!
 //! A record read back from a segment (one not kept in memory) is read with its frame and checked:
@@ -72,6 +75,10 @@ const KIND_SEAL: u8 = 3;
 pub const SEGMENT_BYTES: u64 = 32 << 20;
 /// The first id in the header of a segment prepared ahead and not started yet (ids start at 1).
 const PREPARED: u64 = 0;
+/// Dead segments kept (renamed `<k>.spare`) to become later heads instead of being deleted:
+/// freeing a file's blocks makes a file system mounted with `discard` stall syncs for a while.
+const MAX_SPARES: usize = 2;
+const SPARE_SUFFIX: &str = ".spare";
 
 /// A delivery found in the log at open.
 #[derive(Debug)]
@@ -146,12 +153,12 @@ pub(super) struct Log {
 
 /// A job for the keeper thread.
 enum Job {
-    /// Make segment `number` from dead segment `reuse` (renamed), or a new file when `reuse` is
-    /// `None` or cannot be renamed: the header with the [`PREPARED`] first id, synced, and the
-    /// directory synced.
+    /// Make segment `number` from dead segment `reuse` (renamed), else from a spare, else as a new
+    /// file: the header with the [`PREPARED`] first id, synced, and the directory synced.
     Prepare { number: u64, reuse: Option<u64> },
-    /// Delete segment `number` (jobs run in order, so segments go oldest first).
-    Delete(u64),
+    /// Delete segment `number` (jobs run in order, so segments go oldest first): kept as a spare
+    /// when `spare` and fewer than [`MAX_SPARES`] are kept, else removed.
+    Delete { number: u64, spare: bool },
     /// Answer [`Done::Barrier`] once every job sent before is done.
     Barrier,
 }
@@ -190,6 +197,7 @@ impl Keeper {
         let (jobs, job_rx) = mpsc::channel::<Job>();
         let (done_tx, done) = mpsc::channel();
         let dir = dir.to_path_buf();
+        let mut spares = Spares::adopt(&dir);
         let thread = std::thread::Builder::new().name("delivery-log".into()).spawn(move || {
             while let Ok(first) = job_rx.recv() {
                 // In order; deletions in a row share one directory sync.
@@ -197,19 +205,22 @@ impl Keeper {
                 let mut queued = std::iter::once(first).chain(job_rx.try_iter()).peekable();
                 while let Some(job) = queued.next() {
                     match job {
-                        Job::Delete(number) => {
-                            deletes.push(number);
-                            if matches!(queued.peek(), Some(Job::Delete(_))) {
+                        Job::Delete { number, spare } => {
+                            let result = spares.retire(&dir, number, spare);
+                            deletes.push((number, result));
+                            if matches!(queued.peek(), Some(Job::Delete { .. })) {
                                 continue;
                             }
-                            let result = deletes
-                                .iter()
-                                .try_for_each(|number| remove_segment(&dir, *number))
+                            let numbers = deletes.iter().map(|(number, _)| *number).collect();
+                            let result = std::mem::take(&mut deletes)
+                                .into_iter()
+                                .try_for_each(|(_, result)| result)
                                 .and_then(|()| sync_dir(&dir));
-                            let _ = done_tx.send(Done::Deleted(std::mem::take(&mut deletes), result));
+                            let _ = done_tx.send(Done::Deleted(numbers, result));
                         }
                         Job::Prepare { number, reuse } => {
-                            let _ = done_tx.send(Done::Prepared(number, prepare_segment(&dir, number, reuse)));
+                            let spare = if reuse.is_none() { spares.take() } else { None };
+                            let _ = done_tx.send(Done::Prepared(number, prepare_segment(&dir, number, reuse, spare)));
                         }
                         Job::Barrier => {
                             let _ = done_tx.send(Done::Barrier);
@@ -237,6 +248,51 @@ impl Drop for Keeper {
     }
 }
 
+/// The spare files the keeper holds: `<k>.spare` in the log's folder (not segments: opening does
+/// not read them).
+struct Spares {
+    files: Vec<PathBuf>,
+    next: u64,
+}
+
+impl Spares {
+    /// The spares a previous run left (beyond [`MAX_SPARES`], removed).
+    fn adopt(dir: &Path) -> Spares {
+        let mut spares = Spares { files: Vec::new(), next: 0 };
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let Some(k) = name.to_str().and_then(|name| name.strip_suffix(SPARE_SUFFIX)?.parse::<u64>().ok()) else {
+                continue;
+            };
+            spares.next = spares.next.max(k + 1);
+            if spares.files.len() < MAX_SPARES {
+                spares.files.push(entry.path());
+            } else {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        spares
+    }
+
+    /// Takes segment `number` out of the log: renamed to a spare if `spare` and there is room,
+    /// else removed. The caller syncs the directory.
+    fn retire(&mut self, dir: &Path, number: u64, spare: bool) -> io::Result<()> {
+        if spare && self.files.len() < MAX_SPARES {
+            let path = dir.join(format!("{:012}{SPARE_SUFFIX}", self.next));
+            if std::fs::rename(segment_path(dir, number), &path).is_ok() {
+                self.next += 1;
+                self.files.push(path);
+                return Ok(());
+            }
+        }
+        remove_segment(dir, number)
+    }
+
+    fn take(&mut self) -> Option<PathBuf> {
+        self.files.pop()
+    }
+}
+
 /// Removes a segment file; one already gone is not an error.
 fn remove_segment(dir: &Path, number: u64) -> io::Result<()> {
     match std::fs::remove_file(segment_path(dir, number)) {
@@ -246,17 +302,25 @@ fn remove_segment(dir: &Path, number: u64) -> io::Result<()> {
 }
 
 /// Makes segment `number` ahead of its use, from dead segment `reuse` when it can be renamed,
-/// else as a new file: the [`PREPARED`] header, synced with the directory. Returns the file and
-/// the segment it reused. On an error nothing is left under the new number.
-fn prepare_segment(dir: &Path, number: u64, reuse: Option<u64>) -> io::Result<(File, Option<u64>)> {
+/// else from file `spare` (a retired segment), else as a new file: the [`PREPARED`] header, synced
+/// with the directory. Returns the file and the segment it reused. On an error nothing is left
+/// under the new number.
+fn prepare_segment(
+    dir: &Path,
+    number: u64,
+    reuse: Option<u64>,
+    spare: Option<PathBuf>,
+) -> io::Result<(File, Option<u64>)> {
     let path = segment_path(dir, number);
     let renamed = reuse.filter(|old| std::fs::rename(segment_path(dir, *old), &path).is_ok());
     // A dead segment that could not be renamed is deleted instead; the directory sync covers both.
     let removed = reuse.filter(|old| renamed.is_none() && remove_segment(dir, *old).is_ok());
+    let respared = spare.filter(|spare| renamed.is_none() && std::fs::rename(spare, &path).is_ok());
     let make = || -> io::Result<File> {
-        let file = match renamed {
-            Some(_) => OpenOptions::new().read(true).write(true).open(&path)?,
-            None => OpenOptions::new().read(true).write(true).create_new(true).open(&path)?,
+        let file = if renamed.is_some() || respared.is_some() {
+            OpenOptions::new().read(true).write(true).open(&path)?
+        } else {
+            OpenOptions::new().read(true).write(true).create_new(true).open(&path)?
         };
         file.write_all_at(&segment_header(PREPARED), 0)?;
         file.sync_data()?;
@@ -528,7 +592,7 @@ impl Log {
                     // Cannot happen (segments only grow by one); not to be left behind if it did.
                     let _ = remove_segment(&self.dir, stale);
                 }
-                prepare_segment(&self.dir, number, None)
+                prepare_segment(&self.dir, number, None, None)
                     .map(|(file, _)| file)
                     .map_err(|error| unavailable("cannot create", &segment_path(&self.dir, number), &error))
             }
@@ -762,7 +826,7 @@ impl Log {
                     self.preparing = Some(next);
                     self.deleting.insert(number, segment.min_id());
                 }
-                Some(keeper) if keeper.send(Job::Delete(number)) => {
+                Some(keeper) if keeper.send(Job::Delete { number, spare: segment.version >= 2 }) => {
                     self.deleting.insert(number, segment.min_id());
                 }
                 _ => {
@@ -1018,7 +1082,7 @@ mod tests {
         let path = segment_path(&dir, 1);
         OpenOptions::new().write(true).open(&path).expect("open").set_len(good + 5).expect("cut");
         // The crash came after the keeper prepared segment 2.
-        prepare_segment(&dir, 2, None).expect("prepare");
+        prepare_segment(&dir, 2, None, None).expect("prepare");
         let reopened = Log::open(&dir, SEGMENT_BYTES, usize::MAX).expect("reopen");
         assert_eq!(reopened.live.iter().map(|found| found.id).collect::<Vec<_>>(), [1]);
         assert!(!segment_path(&dir, 2).exists(), "the prepared segment is gone");
@@ -1071,6 +1135,51 @@ mod tests {
         drop(opened);
         let reopened = Log::open(&dir, 4096, usize::MAX).expect("reopen");
         assert_eq!(reopened.live.iter().map(|found| found.id).collect::<Vec<_>>(), [1, 2]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn segments_that_die_together_become_spares_and_later_heads() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = temp("spares");
+        let filler = vec![7u8; 4100];
+        let mut opened = Log::open(&dir, 4096, usize::MAX).expect("open");
+        let log = &mut opened.log;
+        log.start_head(1).expect("head");
+        for id in 1..=3u64 {
+            log.push_delivery(id, &filler);
+            log.flush(true).expect("flush");
+            log.maintain(id + 1).expect("maintain");
+        }
+        assert_eq!(log.head, 4);
+        for id in 1..=3u64 {
+            log.push_done(id);
+            log.release(id);
+        }
+        log.flush(true).expect("flush");
+        // Segment 1 becomes the next head (5); 2 and 3 become spares, not deleted.
+        log.maintain(4).expect("maintain");
+        assert_eq!(log.settle().expect("settle"), Some(4));
+        let spares: Vec<u64> = ["000000000000.spare", "000000000001.spare"]
+            .iter()
+            .map(|name| std::fs::metadata(dir.join(name)).expect("a spare").ino())
+            .collect();
+        assert!(!segment_path(&dir, 2).exists() && !segment_path(&dir, 3).exists());
+        log.push_delivery(4, &filler);
+        log.flush(true).expect("flush");
+        log.maintain(5).expect("maintain");
+        assert_eq!(log.head, 5);
+        // Half full with nothing dead: the next head is made from a spare.
+        log.push_delivery(5, &vec![7u8; 2100]);
+        log.flush(true).expect("flush");
+        log.maintain(6).expect("maintain");
+        log.settle().expect("settle");
+        let six = std::fs::metadata(segment_path(&dir, 6)).expect("segment 6 prepared").ino();
+        assert!(spares.contains(&six), "segment 6 is a former spare");
+        drop(opened);
+        let reopened = Log::open(&dir, 4096, usize::MAX).expect("reopen");
+        assert_eq!(reopened.live.iter().map(|found| found.id).collect::<Vec<_>>(), [4, 5]);
+        drop(reopened);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
