@@ -182,9 +182,9 @@ enum Done {
     Barrier,
 }
 
-/// The keeper thread's end of the log: it takes the file system's slow calls (creating and
-/// zero-filling a segment, deleting one, syncing the directory) off the writer's path, so that
-/// a batch never waits for them.
+/// The keeper thread's end of the log: it takes the file system's slow calls (creating, renaming
+/// or deleting a segment, syncing the directory) off the writer's path, so that a batch never
+/// waits for them.
 #[derive(Debug)]
 struct Keeper {
     jobs: Option<mpsc::Sender<Job>>,
@@ -966,21 +966,27 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Writes segment 1 of a new log in `dir` with deliveries `first` and `first + 1`, then cuts
+    /// the second's frame short (a crash during its write). Returns the segment's path and where
+    /// its whole frames end.
+    fn torn_segment(dir: &Path, first: u64) -> (PathBuf, u64) {
+        let mut opened = Log::open(dir, SEGMENT_BYTES, usize::MAX).expect("open");
+        opened.log.start_head(first).expect("head");
+        opened.log.push_delivery(first, b"kept");
+        opened.log.flush(true).expect("flush");
+        let good = opened.log.head_len;
+        opened.log.push_delivery(first + 1, b"cut short");
+        opened.log.flush(true).expect("flush");
+        drop(opened);
+        let path = segment_path(dir, 1);
+        OpenOptions::new().write(true).open(&path).expect("open").set_len(good + 5).expect("cut");
+        (path, good)
+    }
+
     #[test]
     fn a_torn_tail_of_the_newest_segment_is_cut_and_older_damage_is_reported() {
         let dir = temp("torn");
-        let mut opened = Log::open(&dir, SEGMENT_BYTES, usize::MAX).expect("open");
-        opened.log.start_head(10).expect("head");
-        opened.log.push_delivery(10, b"kept");
-        opened.log.flush(true).expect("flush");
-        let good = opened.log.head_len;
-        opened.log.push_delivery(11, b"cut short");
-        opened.log.flush(true).expect("flush");
-        drop(opened);
-        let path = segment_path(&dir, 1);
-        let file = OpenOptions::new().write(true).open(&path).expect("open");
-        file.set_len(good + 5).expect("cut");
-        drop(file);
+        let (path, good) = torn_segment(&dir, 10);
         let reopened = Log::open(&dir, SEGMENT_BYTES, usize::MAX).expect("reopen");
         assert_eq!(reopened.live.iter().map(|found| found.id).collect::<Vec<_>>(), [10]);
         assert_eq!(std::fs::metadata(&path).expect("stat").len(), good, "truncated to the last whole frame");
@@ -1071,16 +1077,7 @@ mod tests {
     #[test]
     fn prepared_segments_never_started_are_removed_and_do_not_make_a_torn_head_damage() {
         let dir = temp("prepared");
-        let mut opened = Log::open(&dir, SEGMENT_BYTES, usize::MAX).expect("open");
-        opened.log.start_head(1).expect("head");
-        opened.log.push_delivery(1, b"one");
-        opened.log.flush(true).expect("flush");
-        let good = opened.log.head_len;
-        opened.log.push_delivery(2, b"cut short");
-        opened.log.flush(true).expect("flush");
-        drop(opened);
-        let path = segment_path(&dir, 1);
-        OpenOptions::new().write(true).open(&path).expect("open").set_len(good + 5).expect("cut");
+        let (path, good) = torn_segment(&dir, 1);
         // The crash came after the keeper prepared segment 2.
         prepare_segment(&dir, 2, None, None).expect("prepare");
         let reopened = Log::open(&dir, SEGMENT_BYTES, usize::MAX).expect("reopen");

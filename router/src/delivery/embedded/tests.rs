@@ -815,18 +815,24 @@ fn open_small_segments(dir: &Path) -> EmbeddedStore {
     EmbeddedStore::open_with(dir, Box::new(open_file), 4096).expect("open")
 }
 
+/// Appends `count` deliveries due at `round` and leases them (checking that exactly they are due).
+async fn append_and_lease(store: &EmbeddedStore, round: u64, count: u64) -> Vec<u64> {
+    let ids = store
+        .append((0..count).map(|n| new_delivery(&format!("{round}-{n}"), "r", "t", round)).collect())
+        .await
+        .expect("append");
+    let taken = store.take_due(round, 100).expect("take_due");
+    assert_eq!(ids_of(&taken), ids);
+    ids
+}
+
 #[test]
 fn log_segments_are_deleted_once_their_deliveries_are_done() {
     let dir = TempDir::new("log-rotate");
     let store = open_small_segments(dir.path());
     block_on(async {
         for round in 0..40u64 {
-            let ids = store
-                .append((0..10).map(|n| new_delivery(&format!("{round}-{n}"), "r", "t", round)).collect())
-                .await
-                .expect("append");
-            let taken = store.take_due(round, 100).expect("take_due");
-            assert_eq!(ids_of(&taken), ids);
+            let ids = append_and_lease(&store, round, 10).await;
             for id in ids {
                 store.complete(id).await.expect("complete");
             }
@@ -882,12 +888,7 @@ fn a_few_slow_deliveries_do_not_keep_old_segments_alive() {
     let mut slow = Vec::new();
     block_on(async {
         for round in 0..200u64 {
-            let ids = store
-                .append((0..5).map(|n| new_delivery(&format!("{round}-{n}"), "r", "t", round)).collect())
-                .await
-                .expect("append");
-            let taken = store.take_due(round, 100).expect("take_due");
-            assert_eq!(ids_of(&taken), ids);
+            let ids = append_and_lease(&store, round, 5).await;
             // One delivery in twenty-five stays leased (a slow consumer); the rest complete.
             for id in ids {
                 if round % 5 == 0 && slow.len() < (round / 5 + 1) as usize {
