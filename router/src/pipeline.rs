@@ -72,6 +72,12 @@ impl Default for RuleConfig {
 /// The bus events go to when a producer names none.
 pub const DEFAULT_BUS: &str = "default";
 
+/// The deepest nesting of an event's top-level values (`detail` and the rest), producers' and
+/// consumers' alike: PutEvents allows 1,000 levels in an event (the matcher's default limit too),
+/// and the envelope is one of them. Ingest checks it where it builds an envelope itself, since such
+/// an envelope is then matched without validating it again (see [`Incoming`]).
+pub const MAX_DETAIL_DEPTH: usize = 999;
+
 /// Where the router runs, for ARNs and for the envelope of emitted events.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
@@ -333,8 +339,10 @@ pub struct EnvelopeHead {
     pub detail_type: String,
 }
 
-/// An event to accept: its envelope (JSON text) and, when the caller built the envelope, its head
-/// (so that accepting does not read it again).
+/// An event to accept: its envelope (JSON text) and, when the caller built the envelope, its head.
+/// A caller that gives the head vouches that the envelope is valid JSON with no top-level value
+/// nested deeper than [`MAX_DETAIL_DEPTH`] (it built it from parts it validated), so accepting
+/// neither reads the head again nor validates the envelope while matching.
 #[derive(Debug, Clone)]
 pub struct Incoming {
     pub event: Vec<u8>,
@@ -357,8 +365,8 @@ struct Read {
 
 impl Read {
     fn new(matcher: &Matcher<usize>, event: &[u8], head: Option<EnvelopeHead>) -> Result<Read, AcceptError> {
-        let matched =
-            matcher.matches(event).map_err(|e| AcceptError::Invalid(format!("the event is not acceptable: {e}")))?;
+        let matched = if head.is_some() { matcher.matches_trusted(event) } else { matcher.matches(event) }
+            .map_err(|e| AcceptError::Invalid(format!("the event is not acceptable: {e}")))?;
         if let Some(head) = head {
             return Ok(Read { matched, event_id: head.id, source: head.source, detail_type: head.detail_type });
         }
@@ -640,6 +648,8 @@ impl Pipeline {
     /// One attempt of one leased delivery, from transform to the store's record of its result.
     /// The consumer runs holding a slot of its target and one of the overall concurrency; both are
     /// given back once it answers, before the result is recorded.
+    /// Its rare paths (failures, emitted events) and the invocation are boxed futures: an attempt is
+    /// moved into a task of its own for every delivery, so it is kept small.
     async fn attempt(&self, delivery: Delivery) {
         self.metrics.invocation_attempts.fetch_add(1, Ordering::Relaxed);
         if delivery.attempts > 0 {
@@ -648,7 +658,7 @@ impl Pipeline {
         let routes = self.routes.load_full();
         let Some((route, target)) = routes.target(&delivery.new.rule, &delivery.new.target) else {
             let message = format!("rule {} has no target {} any more", delivery.new.rule, delivery.new.target);
-            return self.fail(&delivery, "NO_RESOURCE", message, None, None).await;
+            return Box::pin(self.fail(&delivery, "NO_RESOURCE", message, None, None)).await;
         };
         if delivery.new.hop > self.config.hop_limit {
             let message = format!(
@@ -657,14 +667,16 @@ impl Pipeline {
                 delivery.new.causation.as_deref().unwrap_or("-"),
                 self.config.hop_limit
             );
-            return self.fail(&delivery, "HOP_LIMIT_EXCEEDED", message, None, None).await;
+            return Box::pin(self.fail(&delivery, "HOP_LIMIT_EXCEEDED", message, None, None)).await;
         }
         let ingestion_time =
             crate::clock::rfc3339(std::time::UNIX_EPOCH + Duration::from_millis(delivery.new.ingested_at_ms));
         let context = RenderContext { rule_name: &route.name, rule_arn: &route.arn, ingestion_time: &ingestion_time };
         let payload = match target.transform.render(&delivery.new.event, &context) {
             Ok(input) => input.into_owned(),
-            Err(error) => return self.fail(&delivery, "TRANSFORM_FAILED", error.to_string(), None, None).await,
+            Err(error) => {
+                return Box::pin(self.fail(&delivery, "TRANSFORM_FAILED", error.to_string(), None, None)).await;
+            }
         };
         let Ok(target_slot) = target.slots.acquire().await else { return };
         let Ok(slot) = self.slots.acquire().await else { return };
@@ -681,23 +693,28 @@ impl Pipeline {
         };
         // The input is rendered again for a dead letter rather than copied for every attempt.
         let input = || target.transform.render(&delivery.new.event, &context).ok().map(|i| i.into_owned());
-        let outcome = target.config.consumer.invoke(&target.config.spec, invocation).await;
+        let outcome = Box::pin(target.config.consumer.invoke(&target.config.spec, invocation)).await;
         drop(slot);
         drop(target_slot);
         if outcome.kind == OutcomeKind::Ok {
             for emitted in &outcome.emitted {
                 let event = self.envelope(emitted);
-                match self
-                    .accept_with(&route.bus, event, delivery.new.hop + 1, Some(delivery.new.event_id.clone()))
-                    .await
-                {
+                let causation = Some(delivery.new.event_id.clone());
+                match Box::pin(self.accept_with(&route.bus, event, delivery.new.hop + 1, causation)).await {
                     Ok(_) => {
                         self.metrics.emitted_events.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(error) => {
                         // The delivery is not complete until what it emitted is recorded.
                         let message = format!("an event it emitted could not be accepted: {error}");
-                        return self.fail(&delivery, "EMIT_FAILED", message, input(), Some(&target.config.retry)).await;
+                        return Box::pin(self.fail(
+                            &delivery,
+                            "EMIT_FAILED",
+                            message,
+                            input(),
+                            Some(&target.config.retry),
+                        ))
+                        .await;
                     }
                 }
             }
@@ -714,7 +731,7 @@ impl Pipeline {
             message.push_str(&outcome.stderr);
         }
         let retry = outcome.kind.is_retryable().then_some(&target.config.retry);
-        self.fail(&delivery, error_code(outcome.kind), message, input(), retry).await;
+        Box::pin(self.fail(&delivery, error_code(outcome.kind), message, input(), retry)).await;
     }
 
     /// Records a failed attempt: with `retry` (a retryable failure and the target's policy), a

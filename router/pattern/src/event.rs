@@ -626,6 +626,22 @@ fn skip_key(classes: &mut scan::ClassWindow, bytes: &[u8], pos: usize) -> Result
     Ok(pos + 1)
 }
 
+/// Checks that `bytes` hold exactly one JSON value, with only whitespace around it, nested at most
+/// `max_depth` levels deep, with the checks `Mode::Validate` makes (syntax, UTF-8 in strings,
+/// escapes, control characters, number length). Returns where the value starts and ends, so that a
+/// caller can copy it without the whitespace.
+pub fn validate_json(bytes: &[u8], max_depth: usize) -> Result<std::ops::Range<usize>, EventError> {
+    let start = skip_ws(bytes, 0);
+    if start == bytes.len() {
+        return Err(EventError::new(start, "invalid JSON: there is no value"));
+    }
+    let end = skip_validated(&mut scan::ClassWindow::default(), bytes, start, max_depth)?;
+    if skip_ws(bytes, end) != bytes.len() {
+        return Err(EventError::new(end, "invalid JSON: unexpected bytes after the value"));
+    }
+    Ok(start..end)
+}
+
 /// Skips and validates the value at `pos` without recursion; `depth_budget` is how many more levels
 /// of nesting are allowed. Returns the position after the value.
 fn skip_validated(
@@ -735,6 +751,28 @@ mod tests {
 
     fn skip(text: &str, budget: usize) -> Result<usize, &'static str> {
         skip_validated(&mut scan::ClassWindow::default(), text.as_bytes(), 0, budget).map_err(|error| error.message())
+    }
+
+    #[test]
+    fn validate_json_spans_one_value() {
+        let cases: [(&str, Result<std::ops::Range<usize>, &str>); 10] = [
+            (r#"{"a":[1,"x"]}"#, Ok(0..13)),
+            (" \n{\"a\":1}\t ", Ok(2..9)),
+            ("\"text\"", Ok(0..6)),
+            ("12", Ok(0..2)),
+            ("", Err("invalid JSON: there is no value")),
+            ("  ", Err("invalid JSON: there is no value")),
+            (r#"{"a":1} {"b":2}"#, Err("invalid JSON: unexpected bytes after the value")),
+            (r#"{"a":1}x"#, Err("invalid JSON: unexpected bytes after the value")),
+            (r#"{"a":1"#, Err(INVALID)),
+            ("[\"\u{1}\"]", Err(INVALID_STRING)),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(validate_json(text.as_bytes(), 10).map_err(|e| e.message()), expected, "{text:?}");
+        }
+        let deep = |n: usize| "[".repeat(n) + &"]".repeat(n);
+        assert_eq!(validate_json(deep(10).as_bytes(), 10), Ok(0..20));
+        assert_eq!(validate_json(deep(11).as_bytes(), 10).map_err(|e| e.message()), Err(TOO_DEEP));
     }
 
     #[test]

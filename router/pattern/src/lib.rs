@@ -43,7 +43,7 @@ use arc_swap::ArcSwap;
 use crate::automaton::{Automaton, Scratch};
 
 pub use crate::error::{EventError, PatternError};
-pub use crate::event::Mode;
+pub use crate::event::{Mode, validate_json};
 pub use crate::pattern::Pattern;
 
 /// Limits on patterns and events. The defaults are EventBridge's.

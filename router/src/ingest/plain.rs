@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::putevents::Origin;
-use crate::pipeline::{EnvelopeHead, Incoming};
+use crate::pipeline::{EnvelopeHead, Incoming, MAX_DETAIL_DEPTH};
 
 /// A problem with one event of the request, with the JSON pointer of where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +119,12 @@ fn event(item: &RawValue, origin: &Origin, new_id: &mut impl FnMut() -> String) 
         filled.into_iter().filter_map(|(name, text)| RawValue::from_string(text).ok().map(|raw| (name, raw))).collect();
     for (name, raw) in &filled_raw {
         fields.insert((*name).to_owned(), raw);
+    }
+    // The envelope is matched without validating it again: each value within the nesting limit.
+    for (name, raw) in &fields {
+        if let Err(error) = switchyard_pattern::validate_json(raw.get().as_bytes(), MAX_DETAIL_DEPTH) {
+            return Err((name.clone(), format!("{name} is not acceptable: {error}")));
+        }
     }
     let envelope = serde_json::to_vec(&fields).map_err(|e| (String::new(), e.to_string()))?;
     Ok(Incoming { event: envelope, head: Some(EnvelopeHead { id, source, detail_type }) })

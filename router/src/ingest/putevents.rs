@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 pub use crate::pipeline::EnvelopeHead;
+use crate::pipeline::MAX_DETAIL_DEPTH;
 
 /// An error of the whole request, in the AWS JSON 1.1 error shape (`__type`, `message`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,11 +64,11 @@ pub enum Entry {
     Failed { code: &'static str, message: String },
 }
 
+/// A PutEvents request; `E` is an entry as read: its fields ([`RawEntry`]), or its JSON text.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct Request<'a> {
-    #[serde(borrow)]
-    entries: Option<Vec<&'a RawValue>>,
+struct Request<E> {
+    entries: Option<Vec<E>>,
     #[serde(default, rename = "EndpointId")]
     _endpoint_id: Option<String>,
 }
@@ -182,12 +183,13 @@ pub fn read_put_events(
 ) -> Result<Vec<Entry>, AwsError> {
     let text =
         std::str::from_utf8(body).map_err(|e| AwsError::validation(format!("the request body is not UTF-8: {e}")))?;
-    let request: Request = serde_json::from_str(text).map_err(|e| AwsError {
-        status: 400,
-        kind: "SerializationException",
-        message: format!("the request body is not a PutEvents request: {e}"),
-    })?;
-    let Some(entries) = request.entries else {
+    // One pass over the body when it is well formed; otherwise a second, entry by entry, finds
+    // which entry is wrong and how.
+    let entries = match serde_json::from_str::<Request<RawEntry>>(text) {
+        Ok(request) => request.entries,
+        Err(_) => slow_entries(text)?,
+    };
+    let Some(entries) = entries else {
         return Err(AwsError::validation(
             "1 validation error detected: Value null at 'entries' failed to satisfy constraint: Member must not be null",
         ));
@@ -199,15 +201,7 @@ pub fn read_put_events(
             limits.max_entries
         )));
     }
-    let mut parsed = Vec::with_capacity(entries.len());
-    for (index, raw) in entries.iter().enumerate() {
-        let entry: RawEntry = serde_json::from_str(raw.get()).map_err(|e| AwsError {
-            status: 400,
-            kind: "SerializationException",
-            message: format!("Entries[{index}] is not a PutEvents entry: {e}"),
-        })?;
-        parsed.push(Fields::new(entry));
-    }
+    let parsed: Vec<Fields> = entries.into_iter().map(Fields::new).collect();
     let size: usize = parsed.iter().map(Fields::size).sum();
     if size >= limits.max_entries_bytes {
         return Err(AwsError::validation(format!(
@@ -244,6 +238,27 @@ pub fn read_put_events(
         });
     }
     Ok(out)
+}
+
+/// The entries of a body that is not a well-formed PutEvents request, or the error that says what
+/// is wrong with it: the body as a whole, or which entry.
+fn slow_entries(text: &str) -> Result<Option<Vec<RawEntry<'_>>>, AwsError> {
+    let request: Request<&RawValue> = serde_json::from_str(text).map_err(|e| AwsError {
+        status: 400,
+        kind: "SerializationException",
+        message: format!("the request body is not a PutEvents request: {e}"),
+    })?;
+    let Some(entries) = request.entries else { return Ok(None) };
+    let mut parsed = Vec::with_capacity(entries.len());
+    for (index, raw) in entries.iter().enumerate() {
+        let entry: RawEntry = serde_json::from_str(raw.get()).map_err(|e| AwsError {
+            status: 400,
+            kind: "SerializationException",
+            message: format!("Entries[{index}] is not a PutEvents entry: {e}"),
+        })?;
+        parsed.push(entry);
+    }
+    Ok(Some(parsed))
 }
 
 /// The name in an event bus ARN (`arn:aws:events:region:account:event-bus/NAME`), or the name.
@@ -309,9 +324,10 @@ fn envelope(
     if source.starts_with("aws.") {
         return Err(("NotAuthorizedForSourceException", "Not authorized for the source.".into()));
     }
-    // Exactly one JSON object, so that nothing after it can leak into the envelope.
-    let detail: &RawValue = match serde_json::from_str::<&RawValue>(detail) {
-        Ok(raw) if raw.get().starts_with('{') => raw,
+    // Exactly one JSON object, so that nothing after it can leak into the envelope, and within
+    // PutEvents' nesting limit.
+    let detail = match switchyard_pattern::validate_json(detail.as_bytes(), MAX_DETAIL_DEPTH) {
+        Ok(span) if detail.as_bytes()[span.start] == b'{' => &detail[span],
         _ => return Err(("MalformedDetail", "Detail is malformed.".into())),
     };
     if let Err(reason) = entry.resources {
@@ -347,7 +363,7 @@ fn envelope(
     };
     let id = new_id();
     let resources = entry.raw.resources.map(RawValue::get).filter(|r| *r != "null").unwrap_or("[]");
-    let mut text = Vec::with_capacity(160 + detail.get().len() + resources.len() + source.len());
+    let mut text = Vec::with_capacity(160 + detail.len() + resources.len() + source.len());
     text.extend_from_slice(b"{\"version\":\"0\",\"id\":\"");
     text.extend_from_slice(id.as_bytes());
     text.extend_from_slice(b"\",\"detail-type\":");
@@ -363,7 +379,7 @@ fn envelope(
     text.extend_from_slice(b",\"resources\":");
     text.extend_from_slice(resources.as_bytes());
     text.extend_from_slice(b",\"detail\":");
-    text.extend_from_slice(detail.get().as_bytes());
+    text.extend_from_slice(detail.as_bytes());
     text.push(b'}');
     let head = EnvelopeHead { id, source: source.to_owned(), detail_type: detail_type.to_owned() };
     Ok((head, text))
@@ -427,4 +443,89 @@ pub fn test_event_pattern(body: &[u8]) -> Result<String, AwsError> {
     })?;
     let result = matcher.matches(event.as_bytes()).map_err(|e| invalid_event(e.to_string()))?;
     Ok(json!({ "Result": !result.is_empty() }).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORIGIN: Origin = Origin { account: "123456789012", region: "us-east-1", now: "2026-11-22T00:00:00Z" };
+
+    fn read(body: &str) -> Result<Vec<Entry>, AwsError> {
+        let mut n = 0;
+        let new_id = || {
+            n += 1;
+            format!("id-{n}")
+        };
+        read_put_events(body.as_bytes(), &PutLimits::default(), &ORIGIN, new_id, |bus| bus == "default")
+    }
+
+    fn entry(detail: &str) -> String {
+        serde_json::json!({"Source": "shop", "DetailType": "t", "Detail": detail}).to_string()
+    }
+
+    fn deep(n: usize) -> String {
+        "{\"a\":".repeat(n - 1) + "{}" + &"}".repeat(n - 1)
+    }
+
+    /// Each entry's fate, by its `Detail`: the envelope's detail as copied, or the error code.
+    #[test]
+    fn details() {
+        let cases: Vec<(String, Result<String, &str>)> = vec![
+            (r#"{"a":[1,"x"]}"#.into(), Ok(r#"{"a":[1,"x"]}"#.into())),
+            (" \n{\"a\":1}\t ".into(), Ok(r#"{"a":1}"#.into())),
+            (deep(MAX_DETAIL_DEPTH), Ok(deep(MAX_DETAIL_DEPTH))),
+            (deep(MAX_DETAIL_DEPTH + 1), Err("MalformedDetail")),
+            (r#"{"a":1} {"b":2}"#.into(), Err("MalformedDetail")),
+            (r#"{"a":1},"x":{"#.into(), Err("MalformedDetail")),
+            (r#"[{"a":1}]"#.into(), Err("MalformedDetail")),
+            ("\"text\"".into(), Err("MalformedDetail")),
+            ("".into(), Err("MalformedDetail")),
+            ("{\"a\":\"\u{1}\"}".into(), Err("MalformedDetail")),
+            (r#"{"a":"\ud800"}"#.into(), Err("MalformedDetail")),
+            (format!(r#"{{"n":{}}}"#, "1".repeat(300)), Err("MalformedDetail")),
+        ];
+        for (detail, expected) in cases {
+            let entries = read(&format!(r#"{{"Entries":[{}]}}"#, entry(&detail))).unwrap();
+            let got = match &entries[0] {
+                Entry::Event { envelope, .. } => {
+                    // Whatever is accepted, the validating matcher accepts too: matching it trusted
+                    // is sound.
+                    let matcher: switchyard_pattern::Matcher<&str> = switchyard_pattern::Matcher::new();
+                    assert_eq!(matcher.matches(envelope), Ok(vec![]), "{detail:.60}");
+                    let at = envelope.windows(10).position(|w| w == b",\"detail\":").expect("a detail") + 10;
+                    Ok(String::from_utf8(envelope[at..envelope.len() - 1].to_vec()).unwrap())
+                }
+                Entry::Failed { code, .. } => Err(*code),
+            };
+            assert_eq!(got, expected, "{detail:.60}");
+        }
+    }
+
+    /// A well-formed body is read in one pass, a malformed one entry by entry; both say the same.
+    #[test]
+    fn request_errors() {
+        let good = entry("{}");
+        let cases = [
+            (format!(r#"{{"Entries":[{good},{good}]}}"#), Ok(2)),
+            (format!(r#"{{"Entries":[{good}],"EndpointId":"e","Other":1}}"#), Ok(1)),
+            (r#"{"Entries":null}"#.into(), Err("Value null at 'entries'")),
+            (r#"{"Entries":[]}"#.into(), Err("Value '0' at 'entries'")),
+            (format!(r#"{{"Entries":[{}]}}"#, [good.as_str(); 11].join(",")), Err("Value '11' at 'entries'")),
+            (format!(r#"{{"Entries":[{good},"x"]}}"#), Err("Entries[1] is not a PutEvents entry")),
+            (
+                format!(r#"{{"Entries":[{good},{{"Source":1,"Source":2}}]}}"#),
+                Err("Entries[1] is not a PutEvents entry"),
+            ),
+            (format!(r#"{{"Entries":[{good}]"#), Err("the request body is not a PutEvents request")),
+            (r#"{"Entries":{}}"#.into(), Err("the request body is not a PutEvents request")),
+        ];
+        for (body, expected) in cases {
+            match (read(&body), expected) {
+                (Ok(entries), Ok(n)) => assert_eq!(entries.len(), n, "{body}"),
+                (Err(error), Err(message)) => assert!(error.message.contains(message), "{body}: {}", error.message),
+                (got, expected) => panic!("{body}: got {got:?}, expected {expected:?}"),
+            }
+        }
+    }
 }

@@ -358,8 +358,8 @@ fn emit_problem(event: &emit::Event) -> Option<String> {
     if event.detail_type.len() > EMIT_MAX_DETAIL_TYPE {
         return Some(format!("detail-type is longer than {EMIT_MAX_DETAIL_TYPE} bytes"));
     }
-    match serde_json::from_str::<&serde_json::value::RawValue>(&event.detail) {
-        Ok(raw) if raw.get().trim_start().starts_with('{') => None,
+    match switchyard_pattern::validate_json(event.detail.as_bytes(), crate::pipeline::MAX_DETAIL_DEPTH) {
+        Ok(span) if event.detail.as_bytes()[span.start] == b'{' => None,
         Ok(_) => Some("detail must be a JSON object".into()),
         Err(error) => Some(format!("detail is not JSON: {error}")),
     }
@@ -447,5 +447,13 @@ mod tests {
         assert_eq!(emit_problem(&event(r#"{"a":1}"#)), None);
         assert_eq!(emit_problem(&event("[1]")).as_deref(), Some("detail must be a JSON object"));
         assert!(emit_problem(&event("{")).unwrap().starts_with("detail is not JSON"));
+        assert!(emit_problem(&event(r#"{"a":1} x"#)).unwrap().starts_with("detail is not JSON"));
+        let deep = |n: usize| "[".repeat(n - 1) + "{}" + &"]".repeat(n - 1);
+        assert_eq!(emit_problem(&event(&format!("{{\"a\":{}}}", deep(crate::pipeline::MAX_DETAIL_DEPTH - 1)))), None);
+        assert!(
+            emit_problem(&event(&format!("{{\"a\":{}}}", deep(crate::pipeline::MAX_DETAIL_DEPTH))))
+                .unwrap()
+                .contains("nesting deeper than the limit")
+        );
     }
 }
