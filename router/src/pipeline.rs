@@ -531,14 +531,19 @@ impl Pipeline {
             };
             let before = deliveries.len();
             if !matched.is_empty() {
+                // Every (rule, target) gets a copy of the envelope but the last, which takes it.
+                let mut copies = matched.iter().map(|&index| routes.rules[index].targets.len()).sum::<usize>();
+                let mut event = Some(event);
                 for &index in &matched {
                     let route = &routes.rules[index];
                     for target in &route.targets {
+                        copies -= 1;
+                        let event = if copies == 0 { event.take() } else { event.clone() };
                         deliveries.push(NewDelivery {
                             event_id: event_id.clone(),
                             source: source.clone(),
                             detail_type: detail_type.clone(),
-                            event: event.clone(),
+                            event: event.unwrap_or_default(),
                             rule: route.name.clone(),
                             target: target.config.id.clone(),
                             ingested_at_ms: now,
@@ -804,7 +809,35 @@ impl Pipeline {
         let bits = (u128::from(self.jitter.next_u64()) << 64) | u128::from(self.jitter.next_u64());
         let bits = (bits & !(0xF << 76)) | (0x4 << 76);
         let bits = (bits & !(0x3 << 62)) | (0x2 << 62);
-        let hex = format!("{bits:032x}");
-        format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+        uuid_text(bits)
+    }
+}
+
+/// `bits` in the UUID text form: 32 lowercase hex digits, dashes after the 8th, 12th, 16th and 20th.
+fn uuid_text(bits: u128) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(36);
+    for nibble in 0..32 {
+        if matches!(nibble, 8 | 12 | 16 | 20) {
+            id.push('-');
+        }
+        id.push(char::from(HEX[((bits >> (124 - 4 * nibble)) & 0xF) as usize]));
+    }
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uuid_text() {
+        let cases = [
+            (0u128, "00000000-0000-0000-0000-000000000000"),
+            (u128::MAX, "ffffffff-ffff-ffff-ffff-ffffffffffff"),
+            (0x0123_4567_89ab_cdef_fedc_ba98_7654_3210, "01234567-89ab-cdef-fedc-ba9876543210"),
+            (0x6a7e_8feb_b491_4cf7_a9f1_bf37_0346_7718, "6a7e8feb-b491-4cf7-a9f1-bf3703467718"),
+        ];
+        for (bits, text) in cases {
+            assert_eq!(super::uuid_text(bits), text);
+        }
     }
 }

@@ -25,6 +25,11 @@ mod work {
     include!("../consumers/c-parse-emit/src/work.rs");
 }
 
+// The router's allocator (router/src/main.rs), so the host side costs what it costs in production;
+// the native functions allocate from it too.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn wasm(name: &str) -> PathBuf {
     PathBuf::from(env!("SWITCHYARD_WASM_DIR")).join(format!("{name}.wasm"))
 }
