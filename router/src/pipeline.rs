@@ -12,6 +12,8 @@
 //! ```
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -653,7 +655,7 @@ impl Pipeline {
     /// One attempt of one leased delivery, from transform to the store's record of its result.
     /// The consumer runs holding a slot of its target and one of the overall concurrency; both are
     /// given back once it answers, before the result is recorded.
-    /// Its rare paths (failures, emitted events) and the invocation are boxed futures: an attempt is
+    /// Its rare paths (`fail`, emitted events) and the invocation are boxed futures: an attempt is
     /// moved into a task of its own for every delivery, so it is kept small.
     async fn attempt(&self, delivery: Delivery) {
         self.metrics.invocation_attempts.fetch_add(1, Ordering::Relaxed);
@@ -663,7 +665,7 @@ impl Pipeline {
         let routes = self.routes.load_full();
         let Some((route, target)) = routes.target(&delivery.new.rule, &delivery.new.target) else {
             let message = format!("rule {} has no target {} any more", delivery.new.rule, delivery.new.target);
-            return Box::pin(self.fail(&delivery, "NO_RESOURCE", message, None, None)).await;
+            return self.fail(&delivery, "NO_RESOURCE", message, None, None).await;
         };
         if delivery.new.hop > self.config.hop_limit {
             let message = format!(
@@ -672,16 +674,14 @@ impl Pipeline {
                 delivery.new.causation.as_deref().unwrap_or("-"),
                 self.config.hop_limit
             );
-            return Box::pin(self.fail(&delivery, "HOP_LIMIT_EXCEEDED", message, None, None)).await;
+            return self.fail(&delivery, "HOP_LIMIT_EXCEEDED", message, None, None).await;
         }
         let ingestion_time =
             crate::clock::rfc3339(std::time::UNIX_EPOCH + Duration::from_millis(delivery.new.ingested_at_ms));
         let context = RenderContext { rule_name: &route.name, rule_arn: &route.arn, ingestion_time: &ingestion_time };
         let payload = match target.transform.render(&delivery.new.event, &context) {
             Ok(input) => input.into_owned(),
-            Err(error) => {
-                return Box::pin(self.fail(&delivery, "TRANSFORM_FAILED", error.to_string(), None, None)).await;
-            }
+            Err(error) => return self.fail(&delivery, "TRANSFORM_FAILED", error.to_string(), None, None).await,
         };
         let Ok(target_slot) = target.slots.acquire().await else { return };
         let Ok(slot) = self.slots.acquire().await else { return };
@@ -712,14 +712,7 @@ impl Pipeline {
                     Err(error) => {
                         // The delivery is not complete until what it emitted is recorded.
                         let message = format!("an event it emitted could not be accepted: {error}");
-                        return Box::pin(self.fail(
-                            &delivery,
-                            "EMIT_FAILED",
-                            message,
-                            input(),
-                            Some(&target.config.retry),
-                        ))
-                        .await;
+                        return self.fail(&delivery, "EMIT_FAILED", message, input(), Some(&target.config.retry)).await;
                     }
                 }
             }
@@ -736,12 +729,24 @@ impl Pipeline {
             message.push_str(&outcome.stderr);
         }
         let retry = outcome.kind.is_retryable().then_some(&target.config.retry);
-        Box::pin(self.fail(&delivery, error_code(outcome.kind), message, input(), retry)).await;
+        self.fail(&delivery, error_code(outcome.kind), message, input(), retry).await;
     }
 
     /// Records a failed attempt: with `retry` (a retryable failure and the target's policy), a
-    /// retry when the policy allows one; else, or without `retry`, a dead letter.
-    async fn fail(
+    /// retry when the policy allows one; else, or without `retry`, a dead letter. A boxed future:
+    /// it is a rare path of `attempt`, which is kept small.
+    fn fail<'a>(
+        &'a self,
+        delivery: &'a Delivery,
+        code: &'a str,
+        message: String,
+        input: Option<Vec<u8>>,
+        retry: Option<&'a RetryPolicy>,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(self.record_failure(delivery, code, message, input, retry))
+    }
+
+    async fn record_failure(
         &self,
         delivery: &Delivery,
         code: &str,

@@ -815,6 +815,16 @@ fn open_small_segments(dir: &Path) -> EmbeddedStore {
     EmbeddedStore::open_with(dir, Box::new(open_file), 4096).expect("open")
 }
 
+/// Closes `store` and opens its directory again; checks that `pending` deliveries are pending and
+/// leases every one that is due.
+fn reopen_and_take(dir: &Path, store: EmbeddedStore, pending: u64) -> (EmbeddedStore, Vec<Delivery>) {
+    drop(store);
+    let store = open_small_segments(dir);
+    assert_eq!(store.stats().expect("stats").pending, pending);
+    let due = store.take_due(u64::MAX, 1000).expect("take_due");
+    (store, due)
+}
+
 /// Appends `count` deliveries due at `round` and leases them (checking that exactly they are due).
 async fn append_and_lease(store: &EmbeddedStore, round: u64, count: u64) -> Vec<u64> {
     let ids = store
@@ -864,20 +874,14 @@ fn a_backlog_stays_in_the_log_in_order_across_reopening() {
     let due = store.take_due(u64::MAX, 1000).expect("take_due");
     assert_eq!(ids_of(&due), appended);
     assert!(due.iter().enumerate().all(|(n, delivery)| delivery.new.event_id == n.to_string()));
-    drop(store);
-    let store = open_small_segments(dir.path());
-    assert_eq!(store.stats().expect("stats").pending, 400);
-    let due = store.take_due(u64::MAX, 1000).expect("take_due");
+    let (store, due) = reopen_and_take(dir.path(), store, 400);
     assert_eq!(ids_of(&due), appended, "no duplicates and no losses across the reopen");
     block_on(async {
         for id in &appended[..100] {
             store.complete(*id).await.expect("complete");
         }
     });
-    drop(store);
-    let store = open_small_segments(dir.path());
-    assert_eq!(store.stats().expect("stats").pending, 300);
-    let due = store.take_due(u64::MAX, 1000).expect("take_due");
+    let (_store, due) = reopen_and_take(dir.path(), store, 300);
     assert_eq!(ids_of(&due), appended[100..]);
 }
 
@@ -907,10 +911,7 @@ fn a_few_slow_deliveries_do_not_keep_old_segments_alive() {
     block_on(store.complete(slow[0])).expect("complete a copied delivery");
     // And retrying one moves it into the database, leaving its copies in the log behind.
     block_on(store.retry(slow[1], 1_000_000, failed(500, "TIMEOUT"))).expect("retry a copied delivery");
-    drop(store);
-    let store = open_small_segments(dir.path());
-    assert_eq!(store.stats().expect("stats").pending, slow.len() as u64 - 1);
-    let due = store.take_due(u64::MAX, 1000).expect("take_due");
+    let (_store, due) = reopen_and_take(dir.path(), store, slow.len() as u64 - 1);
     let mut expected = slow[2..].to_vec();
     expected.push(slow[1]);
     assert_eq!(ids_of(&due), expected, "each slow delivery once, from wherever it was copied");
