@@ -242,10 +242,11 @@ class ServerFactory:
         return command, env, root
 
     def start(self, rules: str | None = None, args: list[str] | None = None, admin: bool = False,
-              root: Path | None = None) -> Server:
+              root: Path | None = None, stderr_to: str | None = None) -> Server:
+        """`stderr_to`: a file for the server's stderr instead of `stderr.log` in its folder."""
         command, env, root = self.command(rules, args, admin, root)
         stderr_path = root / "stderr.log"
-        with open(stderr_path, "wb") as stderr:
+        with open(stderr_to or stderr_path, "wb") as stderr:
             proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
                                     env=env, cwd=root, preexec_fn=_die_with_parent)
         lines: list[str] = []

@@ -1,6 +1,6 @@
 """`switchyard serve` as a process: rules that do not load stop it at start (exit 1, the problem named
-by file, line and column), SIGTERM and SIGINT stop it cleanly (exit 0), and what it recorded in its
-data folder (dead letters) is there after a restart."""
+by file, line and column), SIGTERM and SIGINT stop it cleanly (exit 0), a log it cannot write
+does not stop it, and what it recorded in its data folder (dead letters) is there after a restart."""
 
 from __future__ import annotations
 
@@ -48,6 +48,19 @@ def test_signals_stop_the_router_cleanly(fresh_servers, sig):
     assert answer["FailedEntryCount"] == 0
     assert server.stop(sig) == 0, server.stderr()
     assert "stopped" in server.stderr()
+
+
+def test_a_log_that_cannot_be_written_does_not_stop_the_router(fresh_servers):
+    """stderr on a full disk (/dev/full answers every write ENOSPC): log lines are dropped, and
+    the router still serves, delivers and stops cleanly."""
+    server = fresh_servers.start(stderr_to="/dev/full")
+    answer = server.events_client().put_events(Entries=[
+        {"Source": "shop.orders", "DetailType": "FullDisk", "Detail": json.dumps({"i": i})} for i in range(10)])
+    assert answer["FailedEntryCount"] == 0
+    eventually(lambda: server.metric("switchyard_invocations_total") >= 10, what="10 invocations")
+    eventually(lambda: server.metric("switchyard_pending_deliveries") == 0, what="no pending delivery")
+    assert server.alive()
+    assert server.stop() == 0
 
 
 def test_dead_letters_survive_a_restart(fresh_servers):

@@ -44,6 +44,9 @@
 //! answer; it takes everything queued and applies it in two parts. First the log's: appends (ids
 //! assigned, records copied into one buffer; the callers encoded them) and completions of
 //! deliveries in the log, written with one `write` and one `fdatasync`, then answered at once.
+//! When the previous batch held more than one request (callers are sending concurrently), the
+//! writer first waits the commit delay (250 µs by default, [`EmbeddedStore::set_commit_delay`])
+//! so that more requests share the sync; a lone caller is written at once.
 //! Then the database's: everything else, in one write transaction committed with
 //! `Durability::Immediate` (one fsync). `complete`, `retry` and `dead_letter` apply only to a
 //! leased delivery (`NotFound` otherwise, as the contract says).
@@ -127,6 +130,9 @@ pub const FILE_NAME: &str = "deliveries.redb";
 
 /// At most this many requests share a transaction; more wait for the next one.
 const MAX_BATCH: usize = 16_384;
+/// How long a synced commit waits for company under concurrent load (see [`linger`]); about what
+/// one fdatasync of a batch takes on a virtual disk (docs/benchmarks.md, issue 6, measures it).
+pub const DEFAULT_COMMIT_DELAY: Duration = Duration::from_micros(250);
 /// redb's page cache (its default is 1 GiB): deliveries are written once and read about once, so
 /// the store keeps it smaller.
 const CACHE_BYTES: usize = 256 << 20;
@@ -176,6 +182,8 @@ struct Shared {
     kv_max_entries: AtomicUsize,
     /// `false` in the `durability = "none"` mode: commits are not synced (but one per second is).
     sync: AtomicBool,
+    /// See [`EmbeddedStore::set_commit_delay`].
+    commit_delay_us: AtomicU64,
     /// Why the last database commit failed; cleared by the next one that succeeds.
     db_failure: Mutex<Option<String>>,
     /// Why the last write to the delivery log failed; cleared by the next one that succeeds.
@@ -533,6 +541,7 @@ impl EmbeddedStore {
             commits: AtomicU64::new(0),
             kv_max_entries: AtomicUsize::new(DEFAULT_MAX_ENTRIES),
             sync: AtomicBool::new(true),
+            commit_delay_us: AtomicU64::new(DEFAULT_COMMIT_DELAY.as_micros() as u64),
         });
         let (requests, receiver) = mpsc::channel();
         let writer = Writer {
@@ -543,6 +552,9 @@ impl EmbeddedStore {
             log,
             retired_floor: None,
             last_sync: std::time::Instant::now(),
+            last_ops: 0,
+            log_failures: Throttle::default(),
+            db_failures: Throttle::default(),
         };
         let handle = std::thread::Builder::new()
             .name("delivery-store".into())
@@ -572,6 +584,15 @@ impl EmbeddedStore {
             );
         }
         self.shared.sync.store(sync, Ordering::Relaxed);
+    }
+
+    /// Sets how long a synced commit waits for more requests to join it when the previous batch
+    /// showed concurrent callers (250 µs unless set; zero commits at once). A lone caller never
+    /// waits. Longer delays mean fewer fdatasyncs and less CPU per request under load, and that
+    /// much more latency for each request.
+    pub fn set_commit_delay(&self, delay: Duration) {
+        let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.shared.commit_delay_us.store(micros, Ordering::Relaxed);
     }
 
     /// Sets how many keys a key-value namespace may hold (10,000 unless set), for the sets that
@@ -1041,6 +1062,50 @@ struct Writer {
     retired_floor: Option<u64>,
     /// When a commit was last synced (in the `durability = "none"` mode, one per second is).
     last_sync: std::time::Instant,
+    /// Requests in the last batch: more than one means concurrent callers (see [`linger`]).
+    last_ops: usize,
+    /// Failed log writes and database commits: each part answers every failure, and logs one every
+    /// ten seconds (a full disk fails thousands of batches a second).
+    log_failures: Throttle,
+    db_failures: Throttle,
+}
+
+/// Says which of a run of failures to log: the first, then one per [`Throttle::INTERVAL`], each
+/// with how many went unlogged since the last.
+#[derive(Default)]
+struct Throttle {
+    last: std::cell::Cell<Option<std::time::Instant>>,
+    unlogged: std::cell::Cell<u64>,
+}
+
+impl Throttle {
+    const INTERVAL: Duration = Duration::from_secs(10);
+
+    /// A failure: `Some(failures not logged since the last)` when this one is to be logged.
+    fn due(&self) -> Option<u64> {
+        let now = std::time::Instant::now();
+        if self.last.get().is_some_and(|at| now.duration_since(at) < Self::INTERVAL) {
+            self.unlogged.set(self.unlogged.get() + 1);
+            return None;
+        }
+        self.last.set(Some(now));
+        Some(self.unlogged.replace(0))
+    }
+
+    /// A success: whether it ends a run of failures.
+    fn recovered(&self) -> bool {
+        self.unlogged.set(0);
+        self.last.take().is_some()
+    }
+}
+
+/// How long the writer waits for more requests before a batch's commit: `delay` when the commit
+/// will be synced and the last batch held more than one request (callers are sending
+/// concurrently, so more are likely on their way and may share the fdatasync), not at all for a
+/// lone caller or a full batch. Waiting trades a little latency for fewer syncs, whose CPU cost
+/// (the write, the flush, waking the writer and its callers) is the store's under load.
+fn linger(last_ops: usize, gathered: usize, sync: bool, delay: Duration) -> Option<Duration> {
+    (sync && last_ops > 1 && gathered < MAX_BATCH && !delay.is_zero()).then_some(delay)
 }
 
 impl Writer {
@@ -1076,6 +1141,23 @@ impl Writer {
                     next = self.requests.try_recv().ok();
                 }
             }
+            let sync = self.shared.sync.load(Ordering::Relaxed);
+            let delay = Duration::from_micros(self.shared.commit_delay_us.load(Ordering::Relaxed));
+            if !shutdown && let Some(wait) = linger(self.last_ops, ops.len(), sync, delay) {
+                // Others are sending too: let more of them join this commit's one fdatasync.
+                std::thread::sleep(wait);
+                while ops.len() < MAX_BATCH {
+                    match self.requests.try_recv() {
+                        Ok(Request::Op(op)) => ops.push(op),
+                        Ok(Request::Shutdown) => {
+                            shutdown = true;
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+            }
+            self.last_ops = ops.len();
             if !ops.is_empty() {
                 self.batch(ops);
             }
@@ -1256,6 +1338,9 @@ impl Writer {
             Ok(()) => {
                 self.shared.commits.fetch_add(1, Ordering::Relaxed);
                 *self.shared.log_failure.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                if self.log_failures.recovered() {
+                    tracing::info!("the delivery log is written again");
+                }
                 Ok(())
             }
             Err(error) => {
@@ -1271,7 +1356,9 @@ impl Writer {
             self.shared.log_dir.display()
         ));
         *self.shared.log_failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(error.to_string());
-        tracing::error!(%error, "a write to the delivery log failed; its requests are answered Unavailable");
+        if let Some(unlogged) = self.log_failures.due() {
+            tracing::error!(%error, unlogged, "a write to the delivery log failed; its requests are answered Unavailable");
+        }
         error
     }
 
@@ -1315,13 +1402,18 @@ impl Writer {
         }
         self.shared.publish(delta);
         *self.shared.db_failure.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        if self.db_failures.recovered() {
+            tracing::info!("delivery store commits succeed again");
+        }
         Ok(())
     }
 
     fn fail(&self, error: redb::Error) -> StoreError {
         let error = self.shared.error(error);
         *self.shared.db_failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(error.to_string());
-        tracing::error!(%error, "a delivery store commit failed; its requests are answered Unavailable");
+        if let Some(unlogged) = self.db_failures.due() {
+            tracing::error!(%error, unlogged, "a delivery store commit failed; its requests are answered Unavailable");
+        }
         error
     }
 

@@ -94,6 +94,10 @@ fn init_logging(settings: &Settings) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
+        // A log line that cannot be written (stderr on a full disk, a closed pipe) is dropped; the
+        // default reports it with `eprintln!`, which panics the thread that logged when stderr is
+        // what fails.
+        .log_internal_errors(false)
         .with_writer(std::io::stderr);
     let _ = match settings.log_format.unwrap_or(LogFormat::Text) {
         LogFormat::Json => builder.json().try_init(),
@@ -117,6 +121,9 @@ async fn serve(plan: Plan) -> anyhow::Result<ExitCode> {
         EmbeddedStore::open(&plan.data_dir)
             .with_context(|| format!("cannot open the store in {}", plan.data_dir.display()))?,
     );
+    if let Some(micros) = settings.commit_delay_us {
+        store.set_commit_delay(std::time::Duration::from_micros(micros));
+    }
     if settings.durability == Some(Durability::None) {
         store.set_sync(false);
         tracing::warn!(

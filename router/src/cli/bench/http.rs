@@ -250,8 +250,14 @@ pub(super) fn bench_http(args: &HttpArgs) -> anyhow::Result<ExitCode> {
             Mode::Match => "router match-only (no rule matches)".to_owned(),
         };
         let requests = Arc::new(http_requests(&bodies, router.addr));
-        let mut half_rate = None;
+        let mut half_rate: Option<f64> = None;
         for point in ["max", "50%"] {
+            if let Some(rate) = half_rate
+                && (rate.is_nan() || rate <= 0.0)
+            {
+                println!("{label:<38} 50%: not measured: nothing was accepted at the maximum");
+                break;
+            }
             let started = Instant::now();
             let figures = runtime.block_on(load.run(router.addr, requests.clone(), half_rate))?;
             let mut extra = String::new();

@@ -917,3 +917,51 @@ fn a_few_slow_deliveries_do_not_keep_old_segments_alive() {
     assert_eq!(ids_of(&due), expected, "each slow delivery once, from wherever it was copied");
     assert_eq!(due.last().map(|delivery| delivery.attempts), Some(1));
 }
+
+#[test]
+fn a_commit_lingers_only_for_concurrent_synced_callers() {
+    let delay = Duration::from_micros(250);
+    // (requests in the last batch, gathered so far, synced, delay) -> wait
+    let cases = [
+        ((0, 1, true, delay), None),
+        ((1, 1, true, delay), None),
+        ((2, 1, true, delay), Some(delay)),
+        ((500, 40, true, delay), Some(delay)),
+        ((500, 40, false, delay), None),
+        ((500, 40, true, Duration::ZERO), None),
+        ((500, MAX_BATCH, true, delay), None),
+    ];
+    for ((last, gathered, sync, delay), expected) in cases {
+        assert_eq!(linger(last, gathered, sync, delay), expected, "last {last}, gathered {gathered}, sync {sync}");
+    }
+}
+
+#[test]
+fn a_lone_caller_does_not_wait_for_the_commit_delay() {
+    let dir = TempDir::new("lone");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    // A delay no test would sit through: one append in turn never meets it.
+    store.set_commit_delay(Duration::from_secs(30));
+    let started = std::time::Instant::now();
+    block_on(async {
+        for n in 0..20 {
+            store.append(vec![new_delivery(&n.to_string(), "r", "t", n)]).await.expect("append");
+        }
+    });
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert_eq!(store.commits(), 20, "one commit each");
+}
+
+#[test]
+fn a_run_of_failures_is_logged_once_per_interval_with_the_count_between() {
+    let throttle = Throttle::default();
+    assert_eq!(throttle.due(), Some(0), "the first failure is logged");
+    assert_eq!(throttle.due(), None);
+    assert_eq!(throttle.due(), None);
+    // An interval later, the next one is, with the two left out.
+    throttle.last.set(Some(std::time::Instant::now() - Throttle::INTERVAL));
+    assert_eq!(throttle.due(), Some(2));
+    assert!(throttle.recovered(), "a success ends the run");
+    assert!(!throttle.recovered(), "and is said once");
+    assert_eq!(throttle.due(), Some(0), "a new run starts with a logged failure");
+}
