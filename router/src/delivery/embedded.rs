@@ -1070,12 +1070,14 @@ struct Writer {
     db_failures: Throttle,
 }
 
-/// Says which of a run of failures to log: the first, then one per [`Throttle::INTERVAL`], each
-/// with how many went unlogged since the last.
+/// Says which failures to log: at most one per [`Throttle::INTERVAL`], each with how many went
+/// unlogged since the last, and the first success after a logged failure. A store that fails and
+/// succeeds by turns (a disk at its last blocks) logs at most two lines per interval.
 #[derive(Default)]
 struct Throttle {
     last: std::cell::Cell<Option<std::time::Instant>>,
     unlogged: std::cell::Cell<u64>,
+    logged: std::cell::Cell<bool>,
 }
 
 impl Throttle {
@@ -1089,13 +1091,13 @@ impl Throttle {
             return None;
         }
         self.last.set(Some(now));
+        self.logged.set(true);
         Some(self.unlogged.replace(0))
     }
 
-    /// A success: whether it ends a run of failures.
+    /// A success: whether to say that it follows a logged failure.
     fn recovered(&self) -> bool {
-        self.unlogged.set(0);
-        self.last.take().is_some()
+        self.logged.replace(false)
     }
 }
 
