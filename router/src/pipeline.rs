@@ -402,9 +402,13 @@ pub struct Pipeline {
 }
 
 /// Leased deliveries per consumer slot. A consumer's slot is free again as soon as it answers, and
-/// its result waits for the store's next commit (a millisecond or so) without holding the slot;
-/// this bounds how many do.
-const LEASES_PER_SLOT: usize = 8;
+/// its result waits for the store's next commit without holding the slot; this bounds how many do
+/// (each holds its record and a small task: about 2 KB). Under load a commit takes milliseconds
+/// (the commit delay, then an fdatasync behind the disk's writeback), so the bound has to cover
+/// that many milliseconds of deliveries: with 8 per slot (512 at the default concurrency),
+/// deliveries ran at 70,000-90,000/s behind 110,000-125,000 accepted events/s and the backlog grew;
+/// with 32 they keep up (docs/benchmarks.md, issue 6).
+const LEASES_PER_SLOT: usize = 32;
 
 impl Pipeline {
     pub fn new(store: Arc<dyn DeliveryStore>, routes: Routes, config: PipelineConfig) -> Arc<Pipeline> {
