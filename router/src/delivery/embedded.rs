@@ -132,7 +132,7 @@ pub const FILE_NAME: &str = "deliveries.redb";
 const MAX_BATCH: usize = 16_384;
 /// How long a synced commit waits for company under concurrent load (see [`linger`]); about what
 /// one fdatasync of a batch takes on a virtual disk (docs/benchmarks.md, issue 6, measures it).
-pub const DEFAULT_COMMIT_DELAY: Duration = Duration::from_micros(250);
+const DEFAULT_COMMIT_DELAY: Duration = Duration::from_micros(250);
 /// redb's page cache (its default is 1 GiB): deliveries are written once and read about once, so
 /// the store keeps it smaller.
 const CACHE_BYTES: usize = 256 << 20;
@@ -1064,8 +1064,8 @@ struct Writer {
     last_sync: std::time::Instant,
     /// Requests in the last batch: more than one means concurrent callers (see [`linger`]).
     last_ops: usize,
-    /// Failed log writes and database commits: each part answers every failure, and logs one every
-    /// ten seconds (a full disk fails thousands of batches a second).
+    /// Failed log writes and database commits: each part answers every failure, and logs at most
+    /// one line per ten seconds (a full disk fails thousands of batches a second).
     log_failures: Throttle,
     db_failures: Throttle,
 }
